@@ -1,0 +1,205 @@
+"""Pinhole cameras in the OpenCV convention (+x right, +y down, +z forward).
+
+Loaders convert NeRF/Blender/OpenGL axes once, at the edge (engine.io.captures). A camera
+serialises to JSON with ``camera_to_world`` (4x4) and ``fx fy cx cy width height`` so a view can
+be saved, shared and re-rendered (``splatlab render --camera CAM.json``).
+
+Also here: the deterministic *home view* of a scene and an *orbit* of K views around it, which
+``render``, ``eval --reference`` and the GUI's reset all use.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import InputError
+
+# World "up" used by look-at cameras. COLMAP/INRIA scenes are y-down, so up is -y.
+WORLD_UP = np.array([0.0, -1.0, 0.0])
+# The fixed direction (scene centre -> eye) of the home view: a three-quarter view from above
+# for y-down scenes, and from above for z-up scenes (the donut), so both read naturally.
+HOME_DIRECTION = np.array([0.55, -0.55, 0.63])
+HOME_FOV_Y_DEG = 45.0
+
+
+@dataclass
+class Camera:
+    camera_to_world: np.ndarray  # [4, 4] float64, OpenCV axes
+    fx: float  # focal lengths in pixels
+    fy: float
+    cx: float  # principal point in pixels (pixel centres at integer + 0.5)
+    cy: float
+    width: int
+    height: int
+    name: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.camera_to_world = np.asarray(self.camera_to_world, dtype=np.float64).reshape(4, 4)
+        self.width = int(self.width)
+        self.height = int(self.height)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def world_to_camera(self) -> np.ndarray:  # [4, 4]
+        r = self.camera_to_world[:3, :3]
+        t = self.camera_to_world[:3, 3]
+        w2c = np.eye(4)
+        w2c[:3, :3] = r.T
+        w2c[:3, 3] = -r.T @ t
+        return w2c
+
+    @property
+    def K(self) -> np.ndarray:  # [3, 3]
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def center(self) -> np.ndarray:  # [3]
+        return self.camera_to_world[:3, 3].copy()
+
+    @property
+    def forward(self) -> np.ndarray:  # [3] unit, camera +z in world
+        return self.camera_to_world[:3, 2].copy()
+
+    @property
+    def fov_y(self) -> float:
+        return 2.0 * math.atan(0.5 * self.height / self.fy)
+
+    def scaled(self, width: int, height: int) -> "Camera":
+        """The same view at another resolution (intrinsics scaled per axis)."""
+        sx, sy = width / self.width, height / self.height
+        return Camera(
+            self.camera_to_world.copy(),
+            self.fx * sx,
+            self.fy * sy,
+            self.cx * sx,
+            self.cy * sy,
+            width,
+            height,
+            self.name,
+            dict(self.extra),
+        )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def look_at(
+        cls,
+        eye: np.ndarray,
+        target: np.ndarray,
+        width: int,
+        height: int,
+        fov_y_deg: float = HOME_FOV_Y_DEG,
+        up: np.ndarray = WORLD_UP,
+        name: str = "",
+    ) -> "Camera":
+        eye = np.asarray(eye, np.float64)
+        z = np.asarray(target, np.float64) - eye
+        z /= max(np.linalg.norm(z), 1e-12)
+        x = np.cross(z, up)
+        if np.linalg.norm(x) < 1e-6:  # looking straight along the up axis
+            x = np.cross(z, np.array([0.0, 0.0, 1.0]))
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        c2w = np.eye(4)
+        c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = x, y, z, eye
+        fy = 0.5 * height / math.tan(math.radians(fov_y_deg) / 2)
+        return cls(c2w, fy, fy, width / 2.0, height / 2.0, width, height, name)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        return {
+            "convention": "opencv",
+            "camera_to_world": self.camera_to_world.tolist(),
+            "fx": self.fx,
+            "fy": self.fy,
+            "cx": self.cx,
+            "cy": self.cy,
+            "width": self.width,
+            "height": self.height,
+            **({"name": self.name} if self.name else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, path: str | None = None) -> "Camera":
+        if not isinstance(d, dict):
+            raise InputError(path, "camera JSON must be an object")
+        missing = [k for k in ("camera_to_world", "fx", "fy", "cx", "cy", "width", "height") if k not in d]
+        if missing:
+            raise InputError(path, f"camera JSON lacks {', '.join(missing)}")
+        conv = d.get("convention", "opencv")
+        if conv != "opencv":
+            raise InputError(path, f"camera convention {conv!r} is not supported (expected 'opencv')")
+        try:
+            c2w = np.asarray(d["camera_to_world"], dtype=np.float64)
+            vals = [float(d[k]) for k in ("fx", "fy", "cx", "cy")]
+            w, h = int(d["width"]), int(d["height"])
+        except (TypeError, ValueError) as e:
+            raise InputError(path, f"camera JSON has a malformed value ({e})") from None
+        if c2w.shape != (4, 4) or not np.isfinite(c2w).all():
+            raise InputError(path, "camera_to_world must be a finite 4x4 matrix")
+        if abs(np.linalg.det(c2w[:3, :3])) < 1e-6:
+            raise InputError(path, "camera_to_world has a singular rotation")
+        if not all(math.isfinite(v) for v in vals) or vals[0] <= 0 or vals[1] <= 0:
+            raise InputError(path, "fx and fy must be positive numbers")
+        if not (0 < w <= 16384 and 0 < h <= 16384):
+            raise InputError(path, f"image size {w}x{h} is out of range")
+        return cls(c2w, *vals, w, h, str(d.get("name", "")))
+
+    def save(self, path: str | os.PathLike) -> None:
+        from engine.io.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Camera":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise InputError(path, "no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(path, f"not a camera JSON file ({e})") from None
+        return cls.from_dict(d, path)
+
+
+# ---------------------------------------------------------------------- scene views
+def _frame_scene(scene) -> tuple[np.ndarray, float]:
+    """Centre and radius of the scene's robust (2nd-98th percentile) box."""
+    lo, hi = scene.robust_bounds()
+    center = 0.5 * (lo + hi)
+    radius = 0.5 * float(np.linalg.norm(hi - lo))
+    return center, max(radius, 1e-6)
+
+
+def home_view(scene, width: int = 800, height: int = 800, fov_y_deg: float = HOME_FOV_Y_DEG) -> Camera:
+    """Deterministic default view: the robust box seen whole from HOME_DIRECTION."""
+    center, radius = _frame_scene(scene)
+    fov = math.radians(min(fov_y_deg, fov_y_deg * width / height if width < height else fov_y_deg))
+    dist = radius / math.sin(fov / 2) * 1.05
+    d = HOME_DIRECTION / np.linalg.norm(HOME_DIRECTION)
+    return Camera.look_at(center + d * dist, center, width, height, fov_y_deg, name="home")
+
+
+def orbit_views(scene, k: int = 8, width: int = 512, height: int = 512, fov_y_deg: float = HOME_FOV_Y_DEG) -> list[Camera]:
+    """K views on a circle around the world up axis through the home view's eye height."""
+    home = home_view(scene, width, height, fov_y_deg)
+    center, _ = _frame_scene(scene)
+    up = -WORLD_UP / np.linalg.norm(WORLD_UP)
+    offset = home.center - center
+    cams = []
+    for i in range(k):
+        a = 2 * math.pi * i / k
+        # Rodrigues rotation of the home offset around the up axis
+        rot = (
+            offset * math.cos(a)
+            + np.cross(up, offset) * math.sin(a)
+            + up * np.dot(up, offset) * (1 - math.cos(a))
+        )
+        cams.append(Camera.look_at(center + rot, center, width, height, fov_y_deg, name=f"orbit_{i:02d}"))
+    return cams

@@ -1,0 +1,101 @@
+"""Scene file formats: one module per format, chosen by extension (and content for .ply).
+
+``load(path)`` returns a :class:`~engine.scene.GaussianScene`; ``save(scene, path)`` writes one
+atomically. Every reader raises :class:`~engine.errors.InputError` (naming the file and the
+problem) on bad input, and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+
+from engine.errors import InputError
+from engine.scene import GaussianScene
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str  # "ply", "compressed.ply", "splat", "spz", "smol"
+    module: str  # engine.io.<module> with read(path) and write(scene, path, **opts)
+    description: str
+    keeps_sh: bool  # False where the format drops view-dependent colour (SH bands > 0)
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("ply", "engine.io.ply", "INRIA 3DGS PLY (float32, all SH bands)", True),
+        Format("compressed.ply", "engine.io.compressed_ply", "PlayCanvas compressed PLY", True),
+        Format("splat", "engine.io.splat", "antimatter15 .splat (32 B per splat, no SH)", False),
+        Format("spz", "engine.io.spz", "Niantic SPZ (v4 zstd by default, v3 gzip)", True),
+    )
+}
+
+
+def register(fmt: Format) -> None:
+    """Add a format (codecs register ``.smol`` this way)."""
+    FORMATS[fmt.name] = fmt
+
+
+def _module(fmt: Format):
+    return importlib.import_module(fmt.module)
+
+
+def format_from_extension(path: str | os.PathLike) -> str | None:
+    name = os.path.basename(os.fspath(path)).lower()
+    # longest suffix first, so "x.compressed.ply" is not taken for "x.ply"
+    for fname in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith("." + fname):
+            return fname
+    return None
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Format of an existing file: by extension, with a look at the header of .ply files."""
+    path = os.fspath(path)
+    fmt = format_from_extension(path)
+    if fmt is None:
+        known = ", ".join("." + f for f in FORMATS)
+        raise InputError(path, f"unknown scene file extension (known: {known})")
+    if fmt == "ply":
+        from engine.io import ply
+
+        if ply.looks_like_compressed_ply(path):
+            return "compressed.ply"
+    return fmt
+
+
+def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> GaussianScene:
+    """Read any supported scene file.
+
+    Rows with NaN/Inf or zero quaternions raise InputError unless ``drop_invalid`` is set, in
+    which case they are removed and their number is recorded in ``scene.meta["dropped_invalid"]``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a folder, not a scene file")
+    fmt = detect_format(path)
+    scene = _module(FORMATS[fmt]).read(path)
+    scene.meta.setdefault("format", fmt)
+    scene.meta["path"] = path
+    if drop_invalid:
+        scene, n = scene.drop_invalid()
+        scene.meta["dropped_invalid"] = n
+    else:
+        scene.validate(path)
+    return scene
+
+
+def save(scene: GaussianScene, path: str | os.PathLike, **options) -> str:
+    """Write ``scene`` in the format named by the extension; returns the format name."""
+    path = os.fspath(path)
+    fmt = format_from_extension(path)
+    if fmt is None:
+        known = ", ".join("." + f for f in FORMATS)
+        raise InputError(path, f"unknown output extension (known: {known})")
+    _module(FORMATS[fmt]).write(scene, path, **options)
+    return fmt
