@@ -90,6 +90,17 @@ def load(path: str | os.PathLike, *, drop_invalid: bool = False) -> GaussianScen
     return scene
 
 
+def conversion_warnings(scene: GaussianScene, fmt: str) -> list[str]:
+    """What writing ``scene`` as ``fmt`` loses that a user should be told about."""
+    out = []
+    f = FORMATS.get(fmt)
+    if f is not None and not f.keeps_sh and scene.sh_degree > 0:
+        out.append(f".{fmt} keeps only the base colour: SH bands 1-{scene.sh_degree} (view-dependent colour) are dropped")
+    if scene.extras and fmt != "ply":
+        out.append(f".{fmt} does not keep the extra properties {', '.join(scene.extras)}")
+    return out
+
+
 def save(scene: GaussianScene, path: str | os.PathLike, **options) -> str:
     """Write ``scene`` in the format named by the extension; returns the format name."""
     path = os.fspath(path)

@@ -1,0 +1,357 @@
+"""``splatlab`` command line: thin wrappers over the engine (DESIGN.md, "CLI").
+
+Exit codes: 0 success, 2 bad input (engine.errors.InputError, bad arguments), 1 failure.
+Errors print on one line to stderr; ``--debug`` adds the traceback. ``--json`` output is one
+JSON object on stdout.
+
+``splatlab gui`` (the default with no subcommand) opens the studio; the GUI lives in ``app`` and
+is imported only when asked for, so the engine never loads Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Callable, Sequence
+
+from engine.errors import Cancelled, InputError
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+AddArgs = Callable[[argparse.ArgumentParser], None]
+COMMANDS: dict[str, tuple[str, AddArgs, Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, add_args: AddArgs):
+    """Register the decorated function as subcommand ``name``; ``add_args`` declares its options."""
+
+    def deco(run):
+        COMMANDS[name] = (help, add_args, run)
+        return run
+
+    return deco
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's exit code 2 is ours for bad input too
+        self.print_usage(sys.stderr)
+        print(f"splatlab: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_json(obj) -> None:
+    """One JSON object on stdout; non-finite floats become null (strict JSON)."""
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    print(json.dumps(clean(obj), default=_json_default))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(None, f"size {text!r} is not WxH, e.g. 1280x720") from None
+    if not (0 < w <= 16384 and 0 < h <= 16384):
+        raise InputError(None, f"size {text!r} is out of range")
+    return w, h
+
+
+def parse_color(text: str) -> tuple[float, float, float]:
+    named = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
+    if text.lower() in named:
+        return named[text.lower()]
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(0.0 <= v <= 1.0 for v in vals):
+        raise InputError(None, f"colour {text!r} is not a name (black, white, gray) or r,g,b in [0, 1]")
+    return vals  # type: ignore[return-value]
+
+
+def load_scene(path: str, args: argparse.Namespace):
+    from engine import io
+
+    return io.load(path, drop_invalid=getattr(args, "drop_invalid", False))
+
+
+def _add_drop_invalid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop-invalid", action="store_true", help="drop splats with NaN/Inf or zero rotations instead of refusing the file")
+
+
+# ---------------------------------------------------------------------------- info
+def _info_args(p):
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_drop_invalid(p)
+
+
+@command("info", "count, SH degree, bounds, bytes per splat", _info_args)
+def _info(args) -> int:
+    from engine.info import scene_info
+
+    scene = load_scene(args.file, args)
+    info = scene_info(scene, args.file)
+    if args.json:
+        print_json(info)
+    else:
+        b = info["bounds"]
+        lines = [
+            ("file", info["path"]),
+            ("format", info["format"] + (f" (v{info['version']})" if info.get("version") else "")),
+            ("splats", f"{info['count']:,}"),
+            ("SH degree", str(info["sh_degree"])),
+            ("bytes", f"{info['bytes']:,} ({info['bytes_per_splat']:.1f} per splat)"),
+            ("bounds", "min (" + ", ".join(f"{v:.4g}" for v in b["min"]) + ")  max (" + ", ".join(f"{v:.4g}" for v in b["max"]) + ")"),
+            ("extras", ", ".join(info["extras"]) or "none"),
+        ]
+        if info.get("antialiased"):
+            lines.append(("render mode", "antialiased (mip)"))
+        if info.get("dropped_invalid"):
+            lines.append(("dropped", f"{info['dropped_invalid']} invalid splats"))
+        for k, v in lines:
+            print(f"{k:<10} {v}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- convert
+def _convert_args(p):
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--sh-degree", type=int, choices=range(4), help="keep SH bands up to this degree")
+    p.add_argument("--spz-version", type=int, choices=(3, 4), default=4, help="SPZ version to write (default 4)")
+    _add_drop_invalid(p)
+
+
+@command("convert", "convert between .ply .splat .spz .compressed.ply (by extension)", _convert_args)
+def _convert(args) -> int:
+    from engine import io
+
+    scene = load_scene(args.input, args)
+    if args.sh_degree is not None:
+        scene = scene.with_sh_degree(min(args.sh_degree, scene.sh_degree))
+    fmt = io.format_from_extension(args.output)
+    if fmt is None:
+        raise InputError(args.output, "unknown output extension (known: " + ", ".join("." + f for f in io.FORMATS) + ")")
+    for warning in io.conversion_warnings(scene, fmt):
+        print(f"splatlab: warning: {warning}", file=sys.stderr)
+    opts = {"version": args.spz_version} if fmt == "spz" else {}
+    io.save(scene, args.output, **opts)
+    print(f"wrote {args.output} ({scene.count:,} splats, {os.path.getsize(args.output):,} bytes)", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- render
+def _render_args(p):
+    p.add_argument("scene")
+    p.add_argument("-o", "--output", required=True, help="PNG to write")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", help="camera JSON (engine.camera format); default: the scene's home view")
+    src.add_argument("--capture", help="a capture folder: render one of its cameras (--view)")
+    p.add_argument("--view", type=int, default=0, help="index of the capture frame (with --capture)")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--background", default=None, help="black, white, gray or r,g,b (default black; a capture's own)")
+    p.add_argument("--sh-degree", type=int, choices=range(4), help="limit SH bands")
+    p.add_argument("--save-camera", help="also write the camera used as JSON")
+    _add_drop_invalid(p)
+
+
+def _check_size(args) -> None:
+    for name in ("width", "height"):
+        v = getattr(args, name, None)
+        if v is not None and not 0 < v <= 16384:
+            raise InputError(None, f"--{name} {v} is out of range (1-16384)")
+
+
+@command("render", "render a view of a scene to PNG", _render_args)
+def _render(args) -> int:
+    import torch
+    from PIL import Image
+
+    from engine.camera import Camera, home_view
+    from engine.io.atomic import atomic_output
+    from engine.render import render
+
+    _check_size(args)
+    if not args.output.lower().endswith(".png"):
+        raise InputError(args.output, "output must be a .png file")
+    scene = load_scene(args.scene, args)
+    background = parse_color(args.background) if args.background else (0.0, 0.0, 0.0)
+    if args.capture:
+        from engine.io.captures import load_capture
+
+        capture = load_capture(args.capture)
+        if not 0 <= args.view < len(capture.frames):
+            raise InputError(args.capture, f"--view {args.view} is out of range (the capture has {len(capture.frames)} frames)")
+        cam = capture.frames[args.view].camera
+        if not args.background:
+            background = tuple(capture.background)
+    elif args.camera:
+        cam = Camera.load(args.camera)
+    else:
+        side = args.width or args.height or 800
+        cam = home_view(scene, args.width or side, args.height or side)
+    w = args.width or (cam.width if not args.height else round(cam.width * args.height / cam.height))
+    h = args.height or (cam.height if not args.width else round(cam.height * args.width / cam.width))
+    cam = cam.scaled(w, h) if (w, h) != (cam.width, cam.height) else cam
+    with torch.no_grad():
+        result = render(scene, cam, background=background, sh_degree=args.sh_degree, with_depth=False)
+    with atomic_output(args.output) as tmp:
+        Image.fromarray(result.image_uint8()).save(tmp, format="PNG")
+    if args.save_camera:
+        cam.save(args.save_camera)
+    print(f"wrote {args.output} ({w}x{h})", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- eval
+def _eval_args(p):
+    p.add_argument("scene")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--reference", help="reference scene: compare renders at its orbit views")
+    src.add_argument("--capture", help="capture folder: compare with its held-out test images")
+    p.add_argument("--views", type=int, default=8, help="orbit views (with --reference; default 8)")
+    p.add_argument("--size", type=int, default=512, help="orbit view size in pixels (default 512)")
+    p.add_argument("--max-side", type=int, help="downsample capture images to this longest side")
+    p.add_argument("--json", action="store_true")
+    _add_drop_invalid(p)
+
+
+@command("eval", "PSNR/SSIM against a reference scene (orbit views) or a capture (test views)", _eval_args)
+def _eval(args) -> int:
+    from engine import jobs
+    from engine.evaluate import eval_against_capture, eval_against_reference
+
+    scene = load_scene(args.scene, args)
+    if args.reference:
+        if not 1 <= args.views <= 360 or not 16 <= args.size <= 4096:
+            raise InputError(None, "--views must be 1-360 and --size 16-4096")
+        reference = load_scene(args.reference, args)
+        result = jobs.run(eval_against_reference(scene, reference, args.views, args.size), desc="eval")
+        result["reference"] = args.reference
+    else:
+        from engine.io.captures import load_capture
+
+        if args.max_side is not None and args.max_side < 8:
+            raise InputError(None, "--max-side must be at least 8")
+        capture = load_capture(args.capture, max_side=args.max_side)
+        result = jobs.run(eval_against_capture(scene, capture), desc="eval")
+        result["capture"] = args.capture
+    result["scene"] = args.scene
+    if args.json:
+        print_json(result)
+    else:
+        print(f"PSNR {result['psnr']:.2f} dB   SSIM {result['ssim']:.4f}   ({result['views']} views)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- gui
+def _gui_args(p):
+    p.add_argument("file", nargs="?", help="scene to open (default: the bundled sample scene)")
+    p.add_argument("--camera", help="camera JSON to start from")
+    p.add_argument("--size", help="viewport size WxH")
+    p.add_argument("--screenshot", help="save the viewport to this PNG and exit")
+
+
+@command("gui", "open the studio (the default with no subcommand)", _gui_args)
+def _gui(args) -> int:
+    import importlib
+
+    if args.size:
+        parse_size(args.size)
+    if not _has_display() and not args.screenshot:
+        return _no_display_demo(args)
+    return importlib.import_module("app.main").run(args)
+
+
+def _has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _no_display_demo(args) -> int:
+    """No display: show what the studio would open (info plus a rendered PNG of it)."""
+    from engine.resources import sample_scene_path
+
+    path = args.file or str(sample_scene_path())
+    print("splatlab: no display found; showing the scene's info and rendering a PNG instead", file=sys.stderr)
+    out = "splatlab-sample.png" if not args.file else os.path.basename(path).split(".")[0] + ".png"
+    rc = main(["info", path])
+    if rc != EXIT_OK:
+        return rc
+    render_args = ["render", path, "-o", out] + (["--camera", args.camera] if args.camera else [])
+    if args.size:
+        w, h = parse_size(args.size)
+        render_args += ["--width", str(w), "--height", str(h)]
+    return main(render_args)
+
+
+# ---------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    import engine
+
+    parser = _Parser(prog="splatlab", description="SplatLab: a studio for compact Gaussian splats.")
+    parser.add_argument("--version", action="version", version=f"splatlab {engine.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name, (help_text, add_args, _run) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        add_args(sp)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version", "--debug")):
+        argv = ["gui"] + argv  # no subcommand: open the studio
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(argv + ["gui"])
+    debug = getattr(args, "debug", False)
+    try:
+        return COMMANDS[args.command][2](args)
+    except InputError as e:
+        if debug:
+            raise
+        print(f"splatlab: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Cancelled:
+        print("splatlab: cancelled", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("splatlab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, no traceback unless --debug
+        if debug:
+            raise
+        print(f"splatlab: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

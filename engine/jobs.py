@@ -1,0 +1,75 @@
+"""Long work as generators (DESIGN.md, "Jobs").
+
+A job is a generator that yields :class:`Progress` now and then, checks a :class:`CancelToken`,
+and returns its result (``StopIteration.value``). The CLI drives jobs with a tqdm progress bar
+(:func:`run`); the GUI drives the same generators in a worker QThread (app/workers.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator
+
+from engine.errors import Cancelled
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    preview: Any = None  # e.g. a GaussianScene snapshot or an image for live display
+
+
+Job = Generator[Progress, None, Any]
+
+
+class CancelToken:
+    """Thread-safe cancel flag; jobs call :meth:`check` between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled")
+
+
+def run(job: Job, *, desc: str = "", show: bool = True, on_progress: Callable[[Progress], None] | None = None) -> Any:
+    """Drive a job to completion, showing a progress bar on stderr; return its result."""
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False,
+                   disable=None)  # fmt: skip  # disable=None: no bar when stderr is not a terminal
+    try:
+        while True:
+            try:
+                p = next(job)
+            except StopIteration as stop:
+                return stop.value
+            if on_progress is not None:
+                on_progress(p)
+            if bar is not None:
+                if bar.total != p.total:
+                    bar.total = p.total
+                bar.n = p.step
+                post = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in p.metrics.items()}
+                if p.message:
+                    bar.set_description_str(f"{desc} {p.message}".strip(), refresh=False)
+                bar.set_postfix(post, refresh=False)
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
