@@ -51,13 +51,13 @@ class _Fragments:
     grad_mask: Tensor  # bool: d alpha / d raw = 1 here
 
 
-def _plan_batches(bins: TileBins, pair_area: Tensor) -> list[tuple[int, int]]:
-    """Contiguous tile ranges [t0, t1) whose candidate fragments fit BATCH_FRAGMENTS."""
-    if pair_area.numel() == 0:
+def _plan_batches(bins: TileBins, pair_rows: Tensor) -> list[tuple[int, int]]:
+    """Contiguous tile ranges [t0, t1) whose candidate rows fit the fragment budget."""
+    if pair_rows.numel() == 0:
         return []
-    per_tile = torch.zeros(bins.num_tiles, dtype=torch.long, device=pair_area.device)
-    tile_of_pair = torch.repeat_interleave(torch.arange(bins.num_tiles, device=pair_area.device), bins.counts)
-    per_tile.index_add_(0, tile_of_pair, pair_area)
+    per_tile = torch.zeros(bins.num_tiles, dtype=torch.long, device=pair_rows.device)
+    tile_of_pair = torch.repeat_interleave(torch.arange(bins.num_tiles, device=pair_rows.device), bins.counts)
+    per_tile.index_add_(0, tile_of_pair, pair_rows * bins.tile_size)  # rows x at most a tile width
     cum = torch.cumsum(per_tile, 0).tolist()
     ranges, start, base = [], 0, 0
     for t in range(bins.num_tiles):
@@ -69,78 +69,93 @@ def _plan_batches(bins: TileBins, pair_area: Tensor) -> list[tuple[int, int]]:
 
 
 def _pair_rects(bins: TileBins, means2d: Tensor, radii: Tensor, width: int, height: int):
-    """Pixel rectangle (x0, y0, w, h) of every (tile, Gaussian) pair: the tile cut by the box."""
+    """Pixel rectangle (x0, x1, y0, y1), inclusive, of every (tile, Gaussian) pair: the tile cut
+    by the Gaussian's bounding box. Empty rectangles have y1 < y0."""
     ts = bins.tile_size
     m = means2d.detach()
     r = radii.to(m.dtype)
     # pixel x is covered when its centre x + 0.5 lies within [mx - rx, mx + rx]
-    gx0 = torch.ceil(m[:, 0] - r[:, 0] - 0.5).clamp(0, width - 1).long()
-    gx1 = torch.floor(m[:, 0] + r[:, 0] - 0.5).clamp(-1, width - 1).long()
-    gy0 = torch.ceil(m[:, 1] - r[:, 1] - 0.5).clamp(0, height - 1).long()
-    gy1 = torch.floor(m[:, 1] + r[:, 1] - 0.5).clamp(-1, height - 1).long()
+    gx0 = torch.ceil(m[:, 0] - r[:, 0] - 0.5).clamp(0, width - 1)
+    gx1 = torch.floor(m[:, 0] + r[:, 0] - 0.5).clamp(-1, width - 1)
+    gy0 = torch.ceil(m[:, 1] - r[:, 1] - 0.5).clamp(0, height - 1)
+    gy1 = torch.floor(m[:, 1] + r[:, 1] - 0.5).clamp(-1, height - 1)
     tile = torch.repeat_interleave(torch.arange(bins.num_tiles, device=m.device), bins.counts)
-    g = bins.flat_ids
+    box = torch.index_select(torch.stack([gx0, gx1, gy0, gy1], -1).long(), 0, bins.flat_ids)  # [P, 4]
     tx0 = (tile % bins.tiles_x) * ts
     ty0 = torch.div(tile, bins.tiles_x, rounding_mode="floor") * ts
-    box = torch.index_select(torch.stack([gx0, gx1, gy0, gy1], -1), 0, g)  # [P, 4]
     x0 = torch.maximum(box[:, 0], tx0)
     x1 = torch.minimum(box[:, 1], tx0 + ts - 1)
     y0 = torch.maximum(box[:, 2], ty0)
     y1 = torch.minimum(box[:, 3], ty0 + ts - 1)
-    w = (x1 - x0 + 1).clamp_min(0)
-    h = (y1 - y0 + 1).clamp_min(0)
-    return x0, y0, w, h
+    y1 = torch.where(x1 < x0, y0 - 1, y1)  # no columns: no rows
+    return x0, x1, y0, y1
 
 
 def _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max) -> _Fragments | None:
-    x0, y0, w, h = (t[p0:p1] for t in rects)
-    area = w * h
-    total = int(area.sum())
+    take = torch.index_select  # much faster than advanced indexing on CPU
+    device, dtype = means2d.device, means2d.dtype
+    x0, x1, y0, y1 = (t[p0:p1] for t in rects)
+    n_rows = (y1 - y0 + 1).clamp_min(0)  # [P]
+    total_rows = int(n_rows.sum())
+    if total_rows == 0:
+        return None
+    # rows: one per (pair, pixel row of its rectangle)
+    pair = torch.repeat_interleave(torch.arange(p1 - p0, device=device), n_rows)  # [R]
+    row_y = take(y0, 0, pair) + torch.arange(total_rows, device=device) - take(torch.cumsum(n_rows, 0) - n_rows, 0, pair)
+    gid_row = take(bins.flat_ids[p0:p1], 0, pair)
+    per_g = torch.cat([means2d, conics, opacities[:, None]], -1)  # [M, 6]: mx my a b c o
+    g_row = take(per_g, 0, gid_row)  # [R, 6]
+    mx, my, a, b, c, o = g_row.unbind(-1)
+    # alpha >= 1/255  <=>  sigma <= ln(255 o): solve the quadratic in dx for this row's dy
+    dy = row_y.to(dtype) + 0.5 - my
+    level = torch.log(o.clamp_min(ALPHA_THRESHOLD) / ALPHA_THRESHOLD)
+    disc = dy * dy * (b * b - a * c) + 2.0 * a * level
+    root = torch.sqrt(disc.clamp_min(0.0))
+    a_safe = a.clamp_min(1e-12)
+    lo = mx + (-b * dy - root) / a_safe - 0.5
+    hi = mx + (-b * dy + root) / a_safe - 0.5
+    # widen by a hair so rounding never loses a fragment; the exact test below decides
+    xs = torch.maximum(torch.ceil(lo - 1e-3).long(), take(x0, 0, pair))
+    xe = torch.minimum(torch.floor(hi + 1e-3).long(), take(x1, 0, pair))
+    n_frag = torch.where(disc >= 0, (xe - xs + 1).clamp_min(0), torch.zeros_like(xs))  # [R]
+    total = int(n_frag.sum())
     if total == 0:
         return None
-    device, dtype = means2d.device, means2d.dtype
-    pair = torch.repeat_interleave(torch.arange(p1 - p0, device=device), area)  # [F0]
-    local = torch.arange(total, device=device) - torch.repeat_interleave(torch.cumsum(area, 0) - area, area)
-    take = torch.index_select  # much faster than advanced indexing on CPU
-    wp = take(w, 0, pair)
-    fx = take(x0, 0, pair) + local % wp
-    fy = take(y0, 0, pair) + torch.div(local, wp, rounding_mode="floor")
-    gid = take(bins.flat_ids[p0:p1], 0, pair)
-    # one gather for all per-Gaussian values: [mx, my, a, b, c, o]
-    per_g = take(torch.cat([means2d, conics, opacities[:, None]], -1), 0, gid)
-    dx = fx.to(dtype) + 0.5 - per_g[:, 0]
-    dy = fy.to(dtype) + 0.5 - per_g[:, 1]
-    sigma = 0.5 * (per_g[:, 2] * dx * dx + per_g[:, 4] * dy * dy) + per_g[:, 3] * dx * dy
-    gauss = torch.exp(-sigma)
-    raw = per_g[:, 5] * gauss
-    alpha = raw.clamp(max=alpha_max)
-    live = torch.nonzero((sigma >= 0) & (alpha >= ALPHA_THRESHOLD)).flatten()
-    if live.numel() == 0:
-        return None
-    pix = take(fy * width + fx, 0, live).to(torch.int32)  # int32 keys sort about 2x faster
-    # pairs arrive tile by tile, near to far: a stable sort by pixel keeps depth order per pixel
+    row = torch.repeat_interleave(torch.arange(total_rows, device=device), n_frag)  # [F]
+    fx = take(xs - (torch.cumsum(n_frag, 0) - n_frag), 0, row) + torch.arange(total, device=device)
+    pix = (take(row_y, 0, row) * width + fx).to(torch.int32)  # int32 keys sort about 2x faster
+    # pairs arrive tile by tile, near to far: a stable sort by pixel keeps depth order per pixel.
+    # Sorting before computing anything means one row-major gather per fragment afterwards.
     pix, order = torch.sort(pix, stable=True)
     pix = pix.long()
-    sel = take(live, 0, order)
-    gid = take(gid, 0, sel)
-    dx, dy, gauss, raw, alpha = take(torch.stack([dx, dy, gauss, raw, alpha]), 1, sel).unbind(0)
+    row = take(row, 0, order)
+    fx = take(fx, 0, order)
+    # one row-major gather; the columns are used as strided views (a transpose costs more)
+    mxf, af, bf, cf, of, dy = take(torch.stack([mx, a, b, c, o, dy], -1), 0, row).unbind(1)  # [F] each
+    gid = take(gid_row, 0, row)
+    dx = fx.to(dtype) + 0.5 - mxf
+    sigma = 0.5 * (af * dx * dx + cf * dy * dy) + bf * dx * dy
+    gauss = torch.exp(-sigma)
+    raw = of * gauss
+    alpha = raw.clamp(max=alpha_max)
+    # the row intervals are exact up to rounding: zero the few boundary misses in place
+    alpha = alpha * ((sigma >= 0) & (alpha >= ALPHA_THRESHOLD))
 
     n = pix.numel()
     starts = torch.ones(n, dtype=torch.bool, device=device)
     starts[1:] = pix[1:] != pix[:-1]
-    seg = torch.cumsum(starts, 0) - 1  # run index per fragment
-    start_idx = torch.nonzero(starts).flatten()
-    end_idx = torch.cat([start_idx[1:], torch.tensor([n], device=device)]) - 1
-    log1m = torch.log1p(-alpha.double())
-    cs = torch.cumsum(log1m, 0)
-    base = take(take(cs - log1m, 0, start_idx), 0, seg)  # log T before the run starts
-    t_incl = torch.exp(cs - base)
-    keep = t_incl > T_MIN  # a prefix of each run: T only decreases
+    start_idx = torch.nonzero(starts).flatten()  # first fragment of each pixel's run
+    run_len = torch.diff(start_idx, append=torch.tensor([n], device=device))
+    log1m = torch.log1p(-alpha)
+    cs = torch.cumsum(log1m.double(), 0)  # float64: the running sum spans every run of the batch
+    cs_excl = cs - log1m
+    base = torch.repeat_interleave(take(cs_excl, 0, start_idx), run_len)  # log T where the run starts
+    t_excl = torch.exp((cs_excl - base).to(dtype))  # transmittance in front of each fragment
+    keep = (t_excl * (1.0 - alpha) > T_MIN) & (alpha > 0)  # done-ness is a prefix of each run
     alpha = alpha * keep
-    t_excl = torch.exp(cs - log1m - base).to(dtype)
     return _Fragments(
         gid=gid, pix=pix, dx=dx, dy=dy, gauss=gauss, raw=raw, alpha=alpha, t_excl=t_excl,
-        seg_end=take(end_idx, 0, seg), grad_mask=keep & (raw <= alpha_max),
+        seg_end=torch.repeat_interleave(start_idx + run_len - 1, run_len), grad_mask=keep & (raw <= alpha_max),
     )  # fmt: skip
 
 
@@ -149,17 +164,19 @@ class CompositeTiles(torch.autograd.Function):
     def forward(ctx, means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float):
         # means2d [M, 2], conics [M, 3], colors [M, D], opacities [M], radii in bins.radii
         d = colors.shape[-1]
-        image = colors.new_zeros(height * width, d)
+        colors_t = colors.t().contiguous()  # [D, M]: component-major, fast index_add along dim 1
+        image_t = colors.new_zeros(d, height * width)
         log_t_final = torch.zeros(height * width, dtype=torch.float64, device=colors.device)
         rects = _pair_rects(bins, means2d, bins.radii, width, height)
         frags = []
-        for t0, t1 in _plan_batches(bins, rects[2] * rects[3]):
+        rows = (rects[3] - rects[2] + 1).clamp_min(0)
+        for t0, t1 in _plan_batches(bins, rows):
             p0, p1 = int(bins.offsets[t0]), int(bins.offsets[t1])
             f = _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max)
             if f is None:
                 continue
             weights = f.alpha * f.t_excl  # [F]
-            image.index_add_(0, f.pix, weights[:, None] * torch.index_select(colors, 0, f.gid))
+            image_t.index_add_(1, f.pix, torch.index_select(colors_t, 1, f.gid) * weights)
             log_t_final.index_add_(0, f.pix, torch.log1p(-f.alpha.double()))
             frags.append(f)
         t_final = torch.exp(log_t_final).to(colors.dtype)
@@ -167,35 +184,43 @@ class CompositeTiles(torch.autograd.Function):
             ctx.frags = frags
             ctx.t_final = t_final
             ctx.save_for_backward(conics, colors)
-        return image.reshape(height, width, d), (1.0 - t_final).reshape(height, width)
+        return image_t.t().reshape(height, width, d), (1.0 - t_final).reshape(height, width)
 
     @staticmethod
     def backward(ctx, g_image, g_alpha):
         conics, colors = ctx.saved_tensors
         M, D = colors.shape
-        G = g_image.reshape(-1, D)  # [HW, D]
-        gA = g_alpha.reshape(-1)  # [HW]
-        # per Gaussian: [opacity, dsigma*dx^2/2, dsigma*dx*dy, dsigma*dy^2/2, dsigma*dx, dsigma*dy, colour D]
-        acc = colors.new_zeros(M, 6 + D)
+        take = torch.index_select
+        g_t = g_image.reshape(-1, D).t().contiguous()  # [D, HW]
+        behind = g_alpha.reshape(-1) * ctx.t_final  # [HW] dL/dA * T_final per pixel
+        colors_t = colors.t().contiguous()  # [D, M]
+        # per Gaussian, component-major: [opacity, dsigma*dx^2/2, dsigma*dx*dy, dsigma*dy^2/2,
+        # dsigma*dx, dsigma*dy, colour 0..D-1]
+        acc = colors.new_zeros(6 + D, M)
         for f in ctx.frags:
-            take = torch.index_select
-            g_pix = take(G, 0, f.pix)  # [F, D]
-            col = take(colors, 0, f.gid)  # [F, D]
+            n = f.pix.numel()
             weights = f.alpha * f.t_excl
-            gc = (g_pix * col).sum(-1)  # G . c
+            g_pix = take(g_t, 1, f.pix)  # [D, F] (pixels are sorted: a cheap gather)
+            col = take(colors_t, 1, f.gid)  # [D, F]
+            gc = (g_pix * col).sum(0)  # G . c per fragment
             cq = torch.cumsum((weights * gc).double(), 0)
-            suffix = (take(cq, 0, f.seg_end) - cq).to(colors.dtype)  # sum over later fragments of the pixel
-            behind = take(gA * ctx.t_final, 0, f.pix)  # dL/dA * T_final of the fragment's pixel
-            g_al = f.t_excl * gc - (suffix - behind) / (1.0 - f.alpha)
+            suffix = (take(cq, 0, f.seg_end) - cq).to(colors.dtype)  # later fragments of the pixel
+            g_al = f.t_excl * gc - (suffix - take(behind, 0, f.pix)) / (1.0 - f.alpha)
             g_raw = g_al * f.grad_mask
             g_sig = -g_raw * f.raw
-            sx, sy = g_sig * f.dx, g_sig * f.dy
-            parts = [g_raw * f.gauss, 0.5 * sx * f.dx, sx * f.dy, 0.5 * sy * f.dy, sx, sy]
-            acc.index_add_(0, f.gid, torch.cat([torch.stack(parts, -1), weights[:, None] * g_pix], -1))
+            parts = colors.new_empty(6 + D, n)
+            torch.mul(g_raw, f.gauss, out=parts[0])
+            torch.mul(g_sig, f.dx, out=parts[4])
+            torch.mul(g_sig, f.dy, out=parts[5])
+            torch.mul(parts[4], f.dx, out=parts[1]).mul_(0.5)
+            torch.mul(parts[4], f.dy, out=parts[2])
+            torch.mul(parts[5], f.dy, out=parts[3]).mul_(0.5)
+            torch.mul(g_pix, weights, out=parts[6:])
+            acc.index_add_(1, f.gid, parts)
         a, b, c = conics.unbind(-1)
-        sx, sy = acc[:, 4], acc[:, 5]
+        sx, sy = acc[4], acc[5]
         g_means2d = torch.stack([-(a * sx + b * sy), -(b * sx + c * sy)], -1)
-        return g_means2d, acc[:, 1:4], acc[:, 6:], acc[:, 0], None, None, None, None
+        return g_means2d, acc[1:4].t(), acc[6:].t(), acc[0], None, None, None, None
 
 
 def composite(means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float = 0.99):
