@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,16 +22,21 @@ import time
 import numpy as np
 
 
-def _rss_mb() -> float:
+def _status_mb(key: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
-    return 0.0
+    raise RuntimeError(f"/proc/self/status has no {key}")
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """High-water RSS of this process. (Not ru_maxrss: a child inherits its parent's at fork.)"""
+    return _status_mb("VmHWM")
 
 
 def load_ours(path):
