@@ -14,7 +14,8 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-pip=(.venv/bin/python -m pip --disable-pip-version-check)
+# PYTHONWARNINGS quiets setuptools' editable-install banner in the build subprocess
+pip=(env PYTHONWARNINGS=ignore .venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install -q --upgrade pip
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     gpu=1
