@@ -190,7 +190,7 @@ def orbit_views(scene, k: int = 8, width: int = 512, height: int = 512, fov_y_de
     """K views on a circle around the world up axis through the home view's eye height."""
     home = home_view(scene, width, height, fov_y_deg)
     center, _ = _frame_scene(scene)
-    up = -WORLD_UP / np.linalg.norm(WORLD_UP)
+    up = WORLD_UP / np.linalg.norm(WORLD_UP)
     offset = home.center - center
     cams = []
     for i in range(k):

@@ -20,7 +20,7 @@ WINDOW = 11
 
 
 def _nchw(img) -> Tensor:
-    t = torch.as_tensor(np.asarray(img) if not isinstance(img, Tensor) else img)
+    t = img if isinstance(img, Tensor) else torch.from_numpy(np.array(img, copy=True))
     if t.dtype == torch.uint8:
         t = t.double() / 255.0
     t = t.float() if t.dtype not in (torch.float32, torch.float64) else t

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+
+import torch
 from dataclasses import dataclass
 
 from engine.errors import InputError
@@ -99,6 +101,39 @@ def conversion_warnings(scene: GaussianScene, fmt: str) -> list[str]:
     if scene.extras and fmt != "ply":
         out.append(f".{fmt} does not keep the extra properties {', '.join(scene.extras)}")
     return out
+
+
+def estimate_bytes(scene: GaussianScene, fmt: str, sample: int = 20_000, **options) -> int:
+    """File size of ``scene`` written as ``fmt``: exact for the fixed-size formats, and for the
+    entropy-coded ones an encode of a random sample of ``sample`` splats, scaled up."""
+    import tempfile
+
+    n = scene.count
+    if n == 0:
+        return 0
+    if fmt == "splat":
+        return 32 * n
+    if fmt == "ply":
+        from engine.io import ply
+
+        props = ply.inria_property_order(scene.sh_degree, scene.extras, options.get("normals", True))
+        header = 80 + sum(len(name) + 16 for name, _ in props)
+        row = sum(int(t[1]) for _, t in props)
+        return header + n * row
+    if fmt == "compressed.ply":
+        k = (scene.sh_degree + 1) ** 2
+        return 1500 + 16 * n + 72 * ((n + 255) // 256) + 3 * (k - 1) * n
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    part = scene
+    if n > sample:
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:sample]
+        part = scene.subset(idx.sort().values)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "estimate." + fmt)
+        save(part, path, **options)
+        size = os.path.getsize(path)
+    return int(size * n / part.count)
 
 
 def save(scene: GaussianScene, path: str | os.PathLike, **options) -> str:

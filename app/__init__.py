@@ -1,0 +1,1 @@
+"""SplatLab desktop studio (PySide6); holds no algorithm."""

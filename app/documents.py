@@ -1,0 +1,91 @@
+"""Open scenes and which two are compared (no Qt: plain Python with change callbacks)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from engine.scene import GaussianScene
+
+_ids = itertools.count(1)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "in memory"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} GB"
+
+
+@dataclass(eq=False)
+class Document:
+    """One open scene: what it is called, where it came from and how big its file is."""
+
+    name: str
+    scene: GaussianScene
+    path: str | None = None
+    file_bytes: int | None = None
+    id: int = field(default_factory=lambda: next(_ids))
+
+    @classmethod
+    def from_file(cls, path: str, scene: GaussianScene) -> "Document":
+        return cls(os.path.basename(path), scene, path, os.path.getsize(path))
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} · {human_bytes(self.file_bytes)} · {self.scene.count:,} splats"
+
+
+class Workspace:
+    """The open documents and the A/B assignment. ``a`` is what the viewport shows; ``b`` is
+    what A is compared against (any two open scenes can be compared)."""
+
+    def __init__(self) -> None:
+        self.documents: list[Document] = []
+        self.a: Document | None = None
+        self.b: Document | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, fn: Callable[[], None]) -> None:
+        self._listeners.append(fn)
+
+    def _emit(self) -> None:
+        for fn in list(self._listeners):
+            fn()
+
+    def add(self, doc: Document, make_current: bool = True) -> Document:
+        self.documents.append(doc)
+        if make_current or self.a is None:
+            self.a = doc
+        self._emit()
+        return doc
+
+    def replace_scene(self, doc: Document, scene: GaussianScene) -> None:
+        """A live job produced a new version of ``doc``'s scene."""
+        doc.scene = scene
+        self._emit()
+
+    def remove(self, doc: Document) -> None:
+        self.documents = [d for d in self.documents if d is not doc]
+        if self.a is doc:
+            self.a = self.documents[-1] if self.documents else None
+        if self.b is doc:
+            self.b = None
+        self._emit()
+
+    def set_a(self, doc: Document | None) -> None:
+        self.a = doc
+        self._emit()
+
+    def set_b(self, doc: Document | None) -> None:
+        self.b = doc
+        self._emit()
+
+    def swap(self) -> None:
+        self.a, self.b = self.b, self.a
+        self._emit()

@@ -1,0 +1,131 @@
+"""Start the studio: ``splatlab gui [FILE] [--camera CAM.json] [--size WxH] [--screenshot OUT.png]``.
+
+With ``--screenshot`` the window opens, renders that view (after the scene is loaded and sorted
+for the exact camera), saves the viewport image and exits 0; bad input exits 2. Without a
+display, ``--screenshot`` renders the same viewport image with the GL renderer on a standalone
+EGL context instead of a window.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+SCREENSHOT_TIMEOUT_S = 600
+
+
+def _print_error(message: str) -> None:
+    print(f"splatlab: error: {message}", file=sys.stderr)
+
+
+def _size(args) -> tuple[int, int] | None:
+    from engine.cli import parse_size
+
+    return parse_size(args.size) if getattr(args, "size", None) else None
+
+
+def _screenshot_without_display(args, path: str) -> int:
+    from PIL import Image
+
+    from app.viewport.offscreen import render_offscreen
+    from engine import io
+    from engine.camera import Camera, home_view
+    from engine.io.atomic import atomic_output
+
+    print("splatlab: no display: rendering the viewport image offscreen (EGL)", file=sys.stderr)
+    scene = io.load(path)
+    size = _size(args)
+    if args.camera:
+        cam = Camera.load(args.camera)
+        if size:
+            cam = cam.scaled(*size)
+    else:
+        w, h = size or (1280, 720)
+        cam = home_view(scene, w, h)
+    img = render_offscreen(scene, cam)
+    with atomic_output(args.screenshot) as tmp:
+        Image.fromarray(img).save(tmp, format="PNG")
+    print(f"wrote {args.screenshot} ({cam.width}x{cam.height})", file=sys.stderr)
+    return 0
+
+
+def run(args) -> int:
+    from engine.cli import _has_display
+    from engine.errors import InputError
+    from engine.resources import sample_scene_path
+
+    path = args.file or str(sample_scene_path())
+    if args.screenshot and not _has_display():
+        return _screenshot_without_display(args, path)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QSurfaceFormat
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.viewport.widget import default_surface_format
+    from engine.camera import Camera
+
+    QSurfaceFormat.setDefaultFormat(default_surface_format())  # before the QApplication exists
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("SplatLab")
+    app.setApplicationName("SplatLab")
+    camera = Camera.load(args.camera) if args.camera else None  # bad JSON: InputError -> exit 2
+    size = _size(args) or ((camera.width, camera.height) if camera and args.screenshot else None)
+    win = MainWindow()
+    if size:
+        win.viewport.setFixedSize(*size)
+    win.resize(max(win.width(), (size or (1280, 720))[0] + 520), max(win.height(), (size or (1280, 720))[1] + 120))
+    win.show()
+    if not args.screenshot:
+        if camera is not None:
+            win.scene_opened.connect(lambda doc: win.viewport.set_camera(camera))
+        win.open_path(path)
+        return app.exec()
+
+    # --screenshot: load, wait until the exact view is drawn, save, quit
+    result = {"rc": 0}
+    started = time.monotonic()
+
+    def fail(message: str, rc: int = 2) -> None:
+        _print_error(message)
+        result["rc"] = rc
+        app.quit()
+
+    win.report_error = lambda title, message: None  # no modal dialogs: open_failed reports and exits
+    win.open_failed.connect(fail)
+    state = {"opened": False}
+
+    def opened(doc):
+        if camera is not None:
+            win.viewport.set_camera(camera)
+        state["opened"] = True
+
+    win.scene_opened.connect(opened)
+
+    def poll():
+        vp = win.viewport
+        if time.monotonic() - started > SCREENSHOT_TIMEOUT_S:
+            return fail(f"timed out after {SCREENSHOT_TIMEOUT_S} s waiting for the view", 1)
+        if not state["opened"] or win.is_loading() or vp.is_busy() or not vp.view_is_exact():
+            vp.update()
+            return
+        timer.stop()
+        try:
+            win.save_screenshot(args.screenshot)
+        except OSError as e:
+            return fail(f"{args.screenshot}: {e}", 1)
+        img = vp.grab_image()
+        print(f"wrote {args.screenshot} ({img.width()}x{img.height()})", file=sys.stderr)
+        app.quit()
+
+    timer = QTimer(interval=50, timeout=poll)
+    timer.start()
+    try:
+        win.open_path(path)
+    except InputError as e:
+        fail(str(e))
+    app.exec()
+    win.close()
+    return result["rc"]

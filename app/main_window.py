@@ -1,0 +1,412 @@
+"""The studio window: viewport in the centre, dockable panels, menus, status bar.
+
+Thin by design (DESIGN.md): every action calls the engine through app.workers or the viewport.
+Errors show in a dialog and the open scene stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+
+from app import workers
+from app.dialogs import ExportDialog, show_error
+from app.documents import Document, Workspace
+from app.panels.camera_panel import CameraPanel
+from app.panels.compare_panel import ComparePanel
+from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
+from app.panels.scene_panel import ScenePanel
+from app.viewport.widget import Viewport
+from engine import io
+from engine.camera import Camera
+from engine.errors import InputError
+
+MAX_RECENT = 10
+SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat);;All files (*)"
+
+
+def _memory_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class MainWindow(QMainWindow):
+    scene_opened = Signal(object)  # Document
+    open_failed = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setWindowTitle("SplatLab")
+        self.setAcceptDrops(True)
+        self.qsettings = settings or QSettings("SplatLab", "SplatLab")
+        self.workspace = Workspace()
+        self.viewport = Viewport(self)
+        self.setCentralWidget(self.viewport)
+        self._loading: list = []
+        self._capture = None
+
+        self.scene_panel = ScenePanel(self.workspace)
+        self.display_panel = DisplayPanel()
+        self.camera_panel = CameraPanel()
+        self.compare_panel = ComparePanel(self.workspace)
+        self.docks = {}
+        for title, widget, area in (
+            ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
+            ("Display", self.display_panel, Qt.RightDockWidgetArea),
+            ("Camera", self.camera_panel, Qt.RightDockWidgetArea),
+            ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock{title}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[title] = dock
+
+        self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
+        for lab in self._status.values():
+            self.statusBar().addPermanentWidget(lab)
+        self._build_menus()
+        self._connect()
+        self._mem_timer = QTimer(self, interval=1000, timeout=self._update_memory)
+        self._mem_timer.start()
+        self._restore_settings()
+
+    # ------------------------------------------------------------------ construction
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.act_open = file_menu.addAction("&Open…", self.open_dialog, QKeySequence.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction("Open &Capture Cameras…", self.open_capture_dialog)
+        file_menu.addSeparator()
+        self.act_export = file_menu.addAction("&Export…", self.export_dialog, QKeySequence("Ctrl+E"))
+        self.act_screenshot = file_menu.addAction("&Screenshot…", self.screenshot_dialog, QKeySequence("F12"))
+        file_menu.addAction("Close Scene", lambda: self.workspace.a and self.close_document(self.workspace.a),
+                            QKeySequence.Close)  # fmt: skip
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close, QKeySequence.Quit)
+
+        view = mb.addMenu("&View")
+        self.mode_actions = {}
+        group = QActionGroup(self)
+        for label, key in DISPLAY_MODES:
+            act = view.addAction(label)
+            act.setCheckable(True)
+            act.setData(key)
+            group.addAction(act)
+            self.mode_actions[key] = act
+        self.mode_actions["color"].setChecked(True)
+        group.triggered.connect(lambda act: self.display_panel.set_mode(act.data()))
+        view.addSeparator()
+        compare = view.addMenu("&A/B Compare")
+        self.compare_actions = {}
+        cgroup = QActionGroup(self)
+        for label, key in (("Off", "off"), ("Split", "split"), ("Side by Side", "side"), ("Flicker", "flicker")):
+            act = compare.addAction(label)
+            act.setCheckable(True)
+            act.setData(key)
+            cgroup.addAction(act)
+            self.compare_actions[key] = act
+        self.compare_actions["off"].setChecked(True)
+        cgroup.triggered.connect(lambda act: self.set_compare_mode(act.data()))
+        compare.addAction("Toggle A/B", self.viewport.toggle_flicker)  # X in the viewport
+        compare.addAction("Swap A and B", self.workspace.swap)
+        view.addSeparator()
+        view.addAction("&Reset Camera", self.viewport.reset_camera)
+        view.addAction("&Focus", self.viewport.focus)
+        self.act_fly = view.addAction("Fly Mode")
+        self.act_fly.setCheckable(True)
+        self.act_fly.toggled.connect(self._set_fly)
+        view.addAction("Save Camera…", self.save_camera_dialog)
+        view.addAction("Load Camera…", self.load_camera_dialog)
+        view.addAction("Copy Camera", self.copy_camera, QKeySequence("Ctrl+Shift+C"))
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction("Controls", self._show_controls)
+        help_menu.addAction("About SplatLab", lambda: QMessageBox.about(self, "SplatLab", "SplatLab — a studio for compact Gaussian splats."))
+
+    def _connect(self) -> None:
+        self.workspace.subscribe(self._workspace_changed)
+        self.scene_panel.close_requested.connect(self.close_document)
+        self.display_panel.changed.connect(self._display_changed)
+        cp = self.camera_panel
+        cp.fov_changed.connect(lambda deg: (self.viewport.controller.set_fov(deg), self.viewport._camera_moved()))
+        cp.reset_requested.connect(self.viewport.reset_camera)
+        cp.focus_requested.connect(self.viewport.focus)
+        cp.fly_toggled.connect(self.act_fly.setChecked)
+        cp.save_requested.connect(self.save_camera_dialog)
+        cp.load_requested.connect(self.load_camera_dialog)
+        cp.copy_requested.connect(self.copy_camera)
+        cp.open_capture_requested.connect(self.open_capture_dialog)
+        cp.capture_camera_chosen.connect(self.viewport.set_camera)
+        self.compare_panel.mode_changed.connect(self.set_compare_mode)
+        self.compare_panel.divider_changed.connect(self.viewport.set_divider)
+        self.compare_panel.toggle_requested.connect(self.viewport.toggle_flicker)
+        self.viewport.stats_changed.connect(self._show_stats)
+        self.viewport.camera_changed.connect(lambda: self.camera_panel.show_fov(self.viewport.controller.fov_y_deg))
+
+    def report_error(self, title: str, message: str) -> None:
+        """Errors go to a dialog (headless runs replace this); the open scene stays open."""
+        show_error(self, title, message)
+
+    # ------------------------------------------------------------------ opening files
+    def open_dialog(self) -> None:
+        start = self.qsettings.value("lastDir", os.getcwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open scene", start, SCENE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str, as_b: bool = False) -> None:
+        """Load a scene file in the background; on success it becomes A (or B)."""
+        path = os.path.abspath(path)
+        self.statusBar().showMessage(f"Opening {os.path.basename(path)}…")
+        job = workers.start(lambda token: io.load(path), self)
+        self._loading.append(job)
+
+        def loaded(scene):
+            doc = Document.from_file(path, scene)
+            first = self.workspace.a is None
+            self.workspace.add(doc, make_current=not as_b)
+            if as_b:
+                self.workspace.set_b(doc)
+            elif first or not self._same_place(doc):
+                self.viewport.controller.frame_scene(scene)
+                self.viewport._camera_moved()
+            self._add_recent(path)
+            self.qsettings.setValue("lastDir", os.path.dirname(path))
+            self.statusBar().showMessage(f"Opened {doc.label}", 5000)
+            self.scene_opened.emit(doc)
+
+        def failed(message, bad_input):
+            self.statusBar().clearMessage()
+            self.open_failed.emit(message)
+            self.report_error("Cannot open file", message)
+
+        job.finished.connect(loaded)
+        job.failed.connect(failed)
+        job.done.connect(lambda: self._loading.remove(job) if job in self._loading else None)
+
+    def _same_place(self, doc: Document) -> bool:
+        """Keep the camera when the new scene occupies the same space as the current one
+        (e.g. a compressed version of it)."""
+        cur = self.workspace.documents[-2].scene if len(self.workspace.documents) > 1 else None
+        if cur is None:
+            return False
+        import numpy as np
+
+        lo1, hi1 = cur.robust_bounds()
+        lo2, hi2 = doc.scene.robust_bounds()
+        size = max(float(np.linalg.norm(hi1 - lo1)), 1e-9)
+        return float(np.linalg.norm(lo1 - lo2) + np.linalg.norm(hi1 - hi2)) < 0.05 * size
+
+    def is_loading(self) -> bool:
+        return bool(self._loading)
+
+    def open_capture_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open capture folder", self.qsettings.value("lastDir", os.getcwd()))
+        if folder:
+            self.open_capture(folder)
+
+    def open_capture(self, folder: str) -> None:
+        from engine.io.captures import load_capture
+
+        job = workers.start(lambda token: load_capture(folder), self)
+
+        def loaded(capture):
+            self._capture = capture
+            frames = []
+            test = set(capture.test_indices)
+            for i, f in enumerate(capture.frames):
+                frames.append((f.name, f.camera, "test" if i in test else "train"))
+            self.camera_panel.set_capture_cameras(frames)
+            self.docks["Camera"].raise_()
+            self.statusBar().showMessage(f"{len(frames)} capture cameras from {folder}", 5000)
+
+        job.finished.connect(loaded)
+        job.failed.connect(lambda msg, bad: self.report_error("Cannot open capture", msg))
+
+    def close_document(self, doc: Document) -> None:
+        self.workspace.remove(doc)
+
+    # ------------------------------------------------------------------ recent files and settings
+    def _recent(self) -> list[str]:
+        value = self.qsettings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [v for v in (value or []) if isinstance(v, str)]
+
+    def _add_recent(self, path: str) -> None:
+        recent = [path] + [p for p in self._recent() if p != path]
+        self.qsettings.setValue("recentFiles", recent[:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self._recent()
+        for p in recent:
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _restore_settings(self) -> None:
+        geo = self.qsettings.value("geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        state = self.qsettings.value("windowState")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        try:
+            display = json.loads(self.qsettings.value("display", "{}") or "{}")
+        except (TypeError, ValueError):
+            display = {}
+        if display.get("mode") in {k for _, k in DISPLAY_MODES}:
+            self.display_panel.set_mode(display["mode"])
+        if isinstance(display.get("background"), list) and len(display["background"]) == 3:
+            self.display_panel.set_background(display["background"])
+        self._rebuild_recent()
+
+    def closeEvent(self, event) -> None:
+        self.qsettings.setValue("geometry", self.saveGeometry())
+        self.qsettings.setValue("windowState", self.saveState())
+        self.qsettings.setValue("display", json.dumps(self.display_panel.values()))
+        workers.wait_all(5000)
+        self.viewport.release_gl()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ workspace -> viewport
+    def _workspace_changed(self) -> None:
+        ws = self.workspace
+        vp = self.viewport
+        for name, doc in (("A", ws.a), ("B", ws.b)):
+            slot = vp.slots[name]
+            if slot.document is not doc or (doc is not None and slot.scene is not doc.scene):
+                vp.set_document(name, doc)
+        if ws.b is not None and vp.compare_mode == "off":
+            self.set_compare_mode("split")
+        self.setWindowTitle(f"SplatLab — {ws.a.name}" if ws.a else "SplatLab")
+        self.act_export.setEnabled(ws.a is not None)
+
+    def set_compare_mode(self, mode: str) -> None:
+        self.viewport.set_compare_mode(mode)
+        self.compare_actions[mode].setChecked(True)
+        self.compare_panel.show_mode(mode)
+
+    def _display_changed(self, changes: dict) -> None:
+        self.viewport.set_display(**changes)
+        if "mode" in changes:
+            self.mode_actions[changes["mode"]].setChecked(True)
+
+    def _set_fly(self, on: bool) -> None:
+        self.viewport.fly_mode = on
+        self.camera_panel.fly.blockSignals(True)
+        self.camera_panel.fly.setChecked(on)
+        self.camera_panel.fly.blockSignals(False)
+
+    # ------------------------------------------------------------------ camera files
+    def save_camera_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save camera", "camera.json", "Camera JSON (*.json)")
+        if path:
+            try:
+                self.viewport.controller.camera(self.viewport.width(), self.viewport.height()).save(path)
+            except OSError as e:
+                self.report_error("Cannot save camera", f"{path}: {e.strerror or e}")
+
+    def load_camera_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load camera", "", "Camera JSON (*.json)")
+        if path:
+            self.load_camera(path)
+
+    def load_camera(self, path: str) -> None:
+        try:
+            self.viewport.set_camera(Camera.load(path))
+        except InputError as e:
+            self.report_error("Cannot load camera", str(e))
+
+    def copy_camera(self) -> None:
+        cam = self.viewport.controller.camera(self.viewport.width(), self.viewport.height())
+        QGuiApplication.clipboard().setText(json.dumps(cam.to_dict(), indent=2))
+        self.statusBar().showMessage("Camera copied to the clipboard as JSON", 3000)
+
+    # ------------------------------------------------------------------ export and screenshots
+    def export_dialog(self) -> None:
+        doc = self.workspace.a
+        if doc is None:
+            return
+        dlg = ExportDialog(doc, self.qsettings.value("lastDir", os.getcwd()), self)
+        if dlg.exec():
+            fmt, opts, degree, path = dlg.choice()
+            self.export(doc, path, degree, opts)
+
+    def export(self, doc: Document, path: str, sh_degree: int, options: dict):
+        scene = doc.scene.with_sh_degree(min(sh_degree, doc.scene.sh_degree))
+        job = workers.start(lambda token: io.save(scene, path, **options), self)
+        self.statusBar().showMessage(f"Exporting {os.path.basename(path)}…")
+        job.finished.connect(lambda _: self.statusBar().showMessage(f"Exported {path} ({os.path.getsize(path):,} bytes)", 8000))
+        job.failed.connect(lambda msg, bad: self.report_error("Export failed", msg))
+        return job
+
+    def screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "screenshot.png", "PNG images (*.png)")
+        if path:
+            self.save_screenshot(path)
+
+    def save_screenshot(self, path: str) -> bool:
+        from engine.io.atomic import atomic_output
+
+        img = self.viewport.grab_image()
+        with atomic_output(path) as tmp:
+            ok = img.save(tmp, "PNG")
+            if not ok:
+                raise OSError(f"could not write {path}")
+        return ok
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            path = url.toLocalFile()
+            if os.path.isdir(path):
+                self.open_capture(path)
+            elif path:
+                self.open_path(path)
+        event.acceptProposedAction()
+
+    # ------------------------------------------------------------------ status
+    def _show_stats(self, stats: dict) -> None:
+        self._status["splats"].setText(f"{stats['splats']:,} splats")
+        self._status["frame"].setText(f"{stats['fps']:.1f} FPS ({stats['frame_ms']:.0f} ms)")
+        self._status["sort"].setText(f"sort {stats['sort_ms']:.0f} ms")
+
+    def _update_memory(self) -> None:
+        mb = _memory_mb()
+        gpu = ""
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                gpu = f" · GPU {torch.cuda.memory_allocated() / 1e6:.0f} MB"
+        except Exception:  # noqa: BLE001 - status display only
+            pass
+        self._status["memory"].setText((f"RAM {mb:.0f} MB" if mb else "") + gpu)
+
+    def _show_controls(self) -> None:
+        QMessageBox.information(self, "Controls", (
+            "Left drag: orbit   ·   Middle/right drag or Shift+left: pan   ·   Wheel: zoom\n"
+            "W A S D / Q E: fly (Shift: faster)   ·   Fly mode: left drag looks around\n"
+            "F: focus on the splat under the cursor   ·   R: reset   ·   X: toggle A/B (flicker)\n"
+            "Split view: drag the divider"))  # fmt: skip

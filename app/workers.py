@@ -1,0 +1,119 @@
+"""Run engine work in background QThreads and relay progress, results and errors as signals.
+
+The engine's jobs are generators yielding ``engine.jobs.Progress`` (DESIGN.md, "Jobs"); plain
+callables work too. ``start(owner, fn)`` runs ``fn(cancel_token)`` in a worker thread; if it
+returns a generator, the worker drives it, emitting ``progress`` for every step. The GUI thread
+only ever receives signals (queued connections), so it never blocks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.errors import Cancelled, InputError
+from engine.jobs import CancelToken, Progress
+
+
+class _Worker(QObject):
+    progress = Signal(object)  # engine.jobs.Progress
+    finished = Signal(object)  # the result
+    failed = Signal(str, bool)  # message, True when the input was bad (InputError)
+    cancelled = Signal()
+
+    def __init__(self, fn: Callable[[CancelToken], Any], token: CancelToken):
+        super().__init__()
+        self._fn = fn
+        self._token = token
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(self._token)
+            if inspect.isgenerator(result):
+                job = result
+                while True:
+                    try:
+                        p = next(job)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    if isinstance(p, Progress):
+                        self.progress.emit(p)
+                    self._token.check()
+            self.finished.emit(result)
+        except Cancelled:
+            self.cancelled.emit()
+        except InputError as e:
+            self.failed.emit(str(e), True)
+        except Exception as e:  # shown in a dialog; the traceback goes to the log
+            traceback.print_exc()
+            self.failed.emit(f"{type(e).__name__}: {e}", False)
+
+
+class JobHandle(QObject):
+    """A running job: connect to its signals; ``cancel()`` asks it to stop at the next step."""
+
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str, bool)
+    cancelled = Signal()
+    done = Signal()  # after any of finished / failed / cancelled, once the thread has stopped
+
+    def __init__(self, fn: Callable[[CancelToken], Any], parent: QObject | None = None):
+        super().__init__(parent)
+        self.token = CancelToken()
+        self._thread = QThread()
+        self._worker = _Worker(fn, self.token)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self.progress)
+        self._worker.finished.connect(self.finished)
+        self._worker.failed.connect(self.failed)
+        self._worker.cancelled.connect(self.cancelled)
+        for sig in (self._worker.finished, self._worker.failed, self._worker.cancelled):
+            sig.connect(self._thread.quit)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def start(self) -> "JobHandle":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def wait(self, ms: int = 30_000) -> bool:
+        return self._thread.wait(ms)
+
+    def _on_thread_finished(self) -> None:
+        self._worker.deleteLater()
+        self.done.emit()
+
+
+_RUNNING: set[JobHandle] = set()  # keep handles alive until their threads finish
+
+
+def start(fn: Callable[[CancelToken], Any], parent: QObject | None = None) -> JobHandle:
+    """Run ``fn(cancel_token)`` in a new QThread; returns the handle (already started).
+
+    Connect to the handle's signals right away: they are delivered through the event loop, so
+    nothing is missed between ``start`` and the connections.
+    """
+    handle = JobHandle(fn, parent)
+    _RUNNING.add(handle)
+    handle.done.connect(lambda: _RUNNING.discard(handle))
+    return handle.start()
+
+
+def wait_all(ms: int = 30_000) -> None:
+    """Cancel and join every running job (at application exit)."""
+    for h in list(_RUNNING):
+        h.cancel()
+    for h in list(_RUNNING):
+        h.wait(ms)
