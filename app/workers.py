@@ -31,6 +31,7 @@ class _Worker(QObject):
 
     @Slot()
     def run(self) -> None:
+        job = None
         try:
             result = self._fn(self._token)
             if inspect.isgenerator(result):
@@ -46,6 +47,8 @@ class _Worker(QObject):
                     self._token.check()
             self.finished.emit(result)
         except Cancelled:
+            if job is not None:
+                job.close()  # run the job's own clean-up (e.g. removing partial output) now
             self.cancelled.emit()
         except InputError as e:
             self.failed.emit(str(e), True)
