@@ -20,6 +20,8 @@ from app.panels.camera_panel import CameraPanel
 from app.panels.compare_panel import ComparePanel
 from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
 from app.panels.scene_panel import ScenePanel
+from app.panels.train_panel import TrainPanel
+from app.train_controller import TrainController
 from app.viewport.widget import Viewport
 from engine import io
 from engine.camera import Camera
@@ -27,6 +29,15 @@ from engine.errors import InputError
 
 MAX_RECENT = 10
 SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat);;All files (*)"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - only chooses the Train panel's defaults
+        return False
 
 
 def _memory_mb() -> float | None:
@@ -42,6 +53,7 @@ def _memory_mb() -> float | None:
 
 class MainWindow(QMainWindow):
     scene_opened = Signal(object)  # Document
+    capture_opened = Signal(object)  # engine.io.captures.Capture (File > Open Capture Cameras…)
     open_failed = Signal(str)
 
     def __init__(self, settings: QSettings | None = None):
@@ -53,24 +65,29 @@ class MainWindow(QMainWindow):
         self.viewport = Viewport(self)
         self.setCentralWidget(self.viewport)
         self._loading: list = []
-        self._capture = None
+        self._capture = None  # the open capture (engine.io.captures.Capture) whose cameras are shown
 
         self.scene_panel = ScenePanel(self.workspace)
         self.display_panel = DisplayPanel()
         self.camera_panel = CameraPanel()
         self.compare_panel = ComparePanel(self.workspace)
+        self.train_panel = TrainPanel(cuda=_cuda_available())
         self.docks = {}
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
             ("Display", self.display_panel, Qt.RightDockWidgetArea),
             ("Camera", self.camera_panel, Qt.RightDockWidgetArea),
             ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
+            ("Train", self.train_panel, Qt.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock{title}")
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[title] = dock
+        self.tabifyDockWidget(self.docks["Display"], self.docks["Train"])
+        self.docks["Display"].raise_()
+        self.trainer = TrainController(self, self.train_panel)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
         for lab in self._status.values():
@@ -122,6 +139,11 @@ class MainWindow(QMainWindow):
         compare.addAction("Toggle A/B", self.viewport.toggle_flicker)  # X in the viewport
         compare.addAction("Swap A and B", self.workspace.swap)
         view.addSeparator()
+        self.act_show_cameras = view.addAction("Show Capture &Cameras")
+        self.act_show_cameras.setCheckable(True)
+        self.act_show_cameras.setChecked(True)
+        self.act_show_cameras.toggled.connect(self.viewport.set_show_capture_cameras)
+        view.addSeparator()
         view.addAction("&Reset Camera", self.viewport.reset_camera)
         view.addAction("&Focus", self.viewport.focus)
         self.act_fly = view.addAction("Fly Mode")
@@ -152,6 +174,8 @@ class MainWindow(QMainWindow):
         cp.copy_requested.connect(self.copy_camera)
         cp.open_capture_requested.connect(self.open_capture_dialog)
         cp.capture_camera_chosen.connect(self.viewport.set_camera)
+        cp.capture_camera_chosen.connect(self._highlight_capture_camera)
+        self.trainer.state_changed.connect(self._training_state_changed)
         self.compare_panel.mode_changed.connect(self.set_compare_mode)
         self.compare_panel.divider_changed.connect(self.viewport.set_divider)
         self.compare_panel.toggle_requested.connect(self.viewport.toggle_flicker)
@@ -226,17 +250,37 @@ class MainWindow(QMainWindow):
         job = workers.start(lambda token: load_capture(folder), self)
 
         def loaded(capture):
-            self._capture = capture
-            frames = []
-            test = set(capture.test_indices)
-            for i, f in enumerate(capture.frames):
-                frames.append((f.name, f.camera, "test" if i in test else "train"))
-            self.camera_panel.set_capture_cameras(frames)
+            self.set_capture(capture)
+            if not self.train_panel.capture.text().strip():
+                self.train_panel.set_capture_folder(folder)
             self.docks["Camera"].raise_()
-            self.statusBar().showMessage(f"{len(frames)} capture cameras from {folder}", 5000)
+            self.statusBar().showMessage(f"{len(capture.frames)} capture cameras from {folder}", 5000)
+            self.capture_opened.emit(capture)
 
         job.finished.connect(loaded)
         job.failed.connect(lambda msg, bad: self.report_error("Cannot open capture", msg))
+
+    def set_capture(self, capture) -> None:
+        """Show a capture's cameras: listed in the Camera panel (to look through) and drawn as
+        frusta in the viewport (View > Show Capture Cameras); test views in their own colour.
+        With no scene open, the view frames the cameras."""
+        self._capture = capture
+        test = set(capture.test_indices)
+        splits = ["test" if i in test else "train" for i in range(len(capture.frames))]
+        cameras = [f.camera for f in capture.frames]
+        self.camera_panel.set_capture_cameras([(f.name, f.camera, s) for f, s in zip(capture.frames, splits)])
+        self.viewport.set_capture_cameras(cameras, splits)
+        if self.workspace.a is None:
+            self.viewport.frame_capture_cameras()
+
+    def _highlight_capture_camera(self, cam) -> None:
+        index = next((i for i, c in enumerate(self.viewport.capture_cameras) if c is cam), None)
+        self.viewport.set_highlighted_camera(index)
+
+    def _training_state_changed(self, state: str) -> None:
+        if state == "running":
+            self.docks["Train"].show()
+            self.docks["Train"].raise_()
 
     def close_document(self, doc: Document) -> None:
         self.workspace.remove(doc)
@@ -275,12 +319,16 @@ class MainWindow(QMainWindow):
             self.display_panel.set_mode(display["mode"])
         if isinstance(display.get("background"), list) and len(display["background"]) == 3:
             self.display_panel.set_background(display["background"])
+        if isinstance(display.get("capture_cameras"), bool):
+            self.act_show_cameras.setChecked(display["capture_cameras"])
         self._rebuild_recent()
 
     def closeEvent(self, event) -> None:
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("windowState", self.saveState())
-        self.qsettings.setValue("display", json.dumps(self.display_panel.values()))
+        self.qsettings.setValue("display", json.dumps(dict(self.display_panel.values(),
+                                                           capture_cameras=self.act_show_cameras.isChecked())))
+        self.trainer.shutdown()  # cancels a running training job and waits for its step to end
         workers.wait_all(5000)
         self.viewport.release_gl()
         super().closeEvent(event)

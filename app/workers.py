@@ -12,7 +12,7 @@ import inspect
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import Cancelled, InputError
 from engine.jobs import CancelToken, Progress
@@ -78,7 +78,7 @@ class JobHandle(QObject):
         self._worker.failed.connect(self.failed)
         self._worker.cancelled.connect(self.cancelled)
         for sig in (self._worker.finished, self._worker.failed, self._worker.cancelled):
-            sig.connect(self._thread.quit)
+            sig.connect(self._thread.quit, Qt.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> "JobHandle":

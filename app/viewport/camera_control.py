@@ -25,6 +25,16 @@ def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:  # [3, 3] Rodrigues
     return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
+class _Box:
+    """Anything with robust bounds can be framed by engine.camera.home_view."""
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray):
+        self._bounds = (lo, hi)
+
+    def robust_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._bounds
+
+
 class CameraController:
     def __init__(self, width: int = 800, height: int = 600, fov_y_deg: float = HOME_FOV_Y_DEG):
         self.width, self.height = width, height
@@ -65,12 +75,16 @@ class CameraController:
 
     def frame_scene(self, scene) -> None:
         """Reset to the scene's home view (engine.camera.home_view), pivot at its centre."""
-        lo, hi = scene.robust_bounds()
+        self.frame_box(*scene.robust_bounds())
+
+    def frame_box(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """The home view of an axis-aligned box (e.g. around a capture's cameras)."""
+        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
         self.scene_radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
         self.pivot = 0.5 * (lo + hi)
         self._exact_intrinsics = None
         self.fov_y_deg = HOME_FOV_Y_DEG
-        home = home_view(scene, self.width, self.height, self.fov_y_deg)
+        home = home_view(_Box(lo, hi), self.width, self.height, self.fov_y_deg)
         self.c2w = home.camera_to_world.copy()
         self._changed()
 

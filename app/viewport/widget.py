@@ -9,6 +9,8 @@
   GL upload happens on the GUI thread.
 - A/B compare: "split" (A left of a draggable divider, B right), "side" (side by side, one
   synchronized camera), "flicker" (a key toggles which scene is shown).
+- Capture cameras: an open capture's cameras are drawn as wireframe frusta over the splats
+  (FrustaRenderer); hidden, or with no capture, nothing is drawn and the splat image is unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import QLabel
 from app import workers
 from app.documents import Document
 from app.viewport.camera_control import CameraController, nearest_splat_on_ray
+from app.viewport.frusta import FrustaRenderer, frustum_depth
 from app.viewport.gl_renderer import DisplaySettings, PreparedSplats, SplatRenderer, prepare_splats
 from app.viewport.sorting import BackgroundSorter, view_changed_enough
 from engine.camera import Camera
@@ -99,6 +102,14 @@ class Viewport(QOpenGLWidget):
         self._divider_bar = QLabel(self)
         self._divider_bar.setStyleSheet("background: rgba(255, 255, 255, 180);")
         self._divider_bar.hide()
+        # capture cameras drawn as frusta: (cameras, splits, depth), uploaded in paintGL
+        self.frusta: FrustaRenderer | None = None
+        self.capture_cameras: list[Camera] = []
+        self._capture_splits: list[str] = []
+        self._frusta_depth = 1.0
+        self._frusta_pending = False
+        self.show_capture_cameras = True
+        self.highlighted_camera: int | None = None
 
     # ------------------------------------------------------------------ overlay widgets
     def _make_label(self) -> QLabel:
@@ -240,6 +251,8 @@ class Viewport(QOpenGLWidget):
             slot.pending_upload = slot.prepared is not None
             if slot.order is not None and slot.pending_order is None:
                 slot.pending_order = (slot.order, slot.order_version)
+        self.frusta = FrustaRenderer(self.ctx)
+        self._frusta_pending = True
 
     def paintGL(self) -> None:
         if self.ctx is None:
@@ -280,6 +293,7 @@ class Viewport(QOpenGLWidget):
             right = self.controller.camera(w - half, h)
             shown[0].renderer.render(left, target, self.settings, viewport=(0, 0, half, h))
             shown[1].renderer.render(right, target, self.settings, viewport=(half, 0, w - half, h), clear=False)
+        self._draw_frusta(target, cam, w, h, side=len(shown) == 2 and self.compare_mode == "side")
         self._frame_ms = (time.perf_counter() - t0) * 1000.0
         now = time.perf_counter()
         self._frame_times = [t for t in self._frame_times if now - t < 1.0] + [now]
@@ -289,6 +303,23 @@ class Viewport(QOpenGLWidget):
             "sort_ms": self._sort_ms,
             "splats": sum(s.prepared.count for s in shown),
         })  # fmt: skip
+
+    def _draw_frusta(self, target, cam: Camera, w: int, h: int, side: bool) -> None:
+        """The capture cameras over the image (after the splats); nothing when hidden or none."""
+        if self.frusta is None:
+            return
+        if self._frusta_pending:
+            self.frusta.set_frusta(self.capture_cameras, self._capture_splits, self._frusta_depth)
+            self._frusta_pending = False
+        self.frusta.set_highlight(self.highlighted_camera)
+        if not self.show_capture_cameras or not self.frusta.count:
+            return
+        if side:
+            half = w // 2
+            self.frusta.render(self.controller.camera(half, h), target, viewport=(0, 0, half, h))
+            self.frusta.render(self.controller.camera(w - half, h), target, viewport=(half, 0, w - half, h))
+        else:
+            self.frusta.render(cam, target)
 
     def resizeGL(self, w: int, h: int) -> None:
         self._layout_overlays()
@@ -308,7 +339,11 @@ class Viewport(QOpenGLWidget):
                 if slot.renderer is not None:
                     slot.renderer.release()
                     slot.renderer = None
+            if self.frusta is not None:
+                self.frusta.release()
+                self.frusta = None
             self.doneCurrent()
+            self.ctx = None  # a paint after this (e.g. a grab of the closed window) draws nothing
 
     # ------------------------------------------------------------------ public controls
     def set_compare_mode(self, mode: str) -> None:
@@ -335,6 +370,33 @@ class Viewport(QOpenGLWidget):
 
     def set_camera(self, cam: Camera) -> None:
         self.controller.set_camera(cam)
+        self._camera_moved()
+
+    def set_capture_cameras(self, cameras: list[Camera], splits: list[str] | None = None) -> None:
+        """Draw these cameras as frusta (``splits[i]`` = "test" for held-out views); [] clears.
+        The frustum depth is proportional to the spread of the cameras."""
+        self.capture_cameras = list(cameras)
+        self._capture_splits = list(splits) if splits is not None else ["train"] * len(self.capture_cameras)
+        self._frusta_depth = frustum_depth(self.capture_cameras)
+        self._frusta_pending = True
+        self.highlighted_camera = None
+        self.update()
+
+    def set_show_capture_cameras(self, on: bool) -> None:
+        self.show_capture_cameras = bool(on)
+        self.update()
+
+    def set_highlighted_camera(self, index: int | None) -> None:
+        """Highlight one capture camera (the one last looked through); None: no highlight."""
+        self.highlighted_camera = index
+        self.update()
+
+    def frame_capture_cameras(self) -> None:
+        """Frame the capture's cameras (used when no scene is open)."""
+        if not self.capture_cameras:
+            return
+        centers = np.stack([c.center for c in self.capture_cameras])
+        self.controller.frame_box(centers.min(0), centers.max(0))
         self._camera_moved()
 
     def reset_camera(self) -> None:
