@@ -186,7 +186,7 @@ class TrainController(QObject):
         elif self.state == "paused":  # no job: the paused run's checkpoint is all there is
             if self.out_dir:
                 shutil.rmtree(partial_dir(self.out_dir), ignore_errors=True)
-            self._ended("Cancelled.")
+            self._ended("Cancelled.", "cancelled")
             self.cancelled.emit()
 
     def shutdown(self, ms: int = SHUTDOWN_WAIT_MS) -> None:
@@ -262,7 +262,7 @@ class TrainController(QObject):
         if result.status == "paused":
             if self._cancel_requested:  # paused just before the cancel arrived: discard it too
                 shutil.rmtree(partial_dir(self.out_dir), ignore_errors=True)
-                self._ended("Cancelled.")
+                self._ended("Cancelled.", "cancelled")
                 self.cancelled.emit()
                 return
             self._pending_preview = result.scene
@@ -278,7 +278,7 @@ class TrainController(QObject):
         text = (f"Done: test PSNR {m.get('psnr', float('nan')):.2f} dB · SSIM {m.get('ssim', float('nan')):.4f} · "
                 f"{int(m.get('num_gaussians', 0)):,} Gaussians · {m.get('seconds', 0):.0f} s training")  # fmt: skip
         self.panel.show_result(f"{text}<br>→ {result.out_dir}")
-        self._ended("Finished; opening the trained scene…")
+        self._ended("Finished; opening the trained scene…", "done")
         self.window.statusBar().showMessage(text, 15000)
         self.finished.emit(result)
         self._opening = os.path.join(result.out_dir, "point_cloud.ply")
@@ -298,20 +298,21 @@ class TrainController(QObject):
 
     def _on_cancelled(self) -> None:
         self._close_training_document()
-        self._ended("Cancelled.")
+        self._ended("Cancelled.", "cancelled")
         self.cancelled.emit()
 
     def _on_failed(self, message: str, bad_input: bool) -> None:
         self._close_training_document()
-        self._ended("Training stopped with an error.")
+        self._ended("Training stopped with an error.", "failed")
         self.window.report_error("Training failed", message)
         self.failed.emit(message)
 
-    def _ended(self, message: str) -> None:
+    def _ended(self, message: str, how: str) -> None:
         self._preview_timer.stop()
         self._pending_preview = None
         self.panel.show_message(message)
         self._set_state("idle")
+        self.panel.show_ended(how)
 
     def _close_training_document(self) -> None:
         """Close the training preview and show again what was A before it."""

@@ -77,6 +77,8 @@ class JobHandle(QObject):
         self._worker.finished.connect(self.finished)
         self._worker.failed.connect(self.failed)
         self._worker.cancelled.connect(self.cancelled)
+        # quit() directly from the worker thread (it is thread-safe): a queued call would wait for
+        # the GUI thread, which never comes while the GUI thread blocks in wait() (wait_all at exit)
         for sig in (self._worker.finished, self._worker.failed, self._worker.cancelled):
             sig.connect(self._thread.quit, Qt.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)

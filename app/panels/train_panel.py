@@ -144,7 +144,8 @@ class TrainPanel(QWidget):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setMouseEnabled(x=True, y=False)
-        self.loss_plot.setLogMode(y=True)
+        for plot in (self.loss_plot, self.psnr_plot):
+            plot.getAxis("left").enableAutoSIPrefix(False)
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((90, 170, 255), width=1))
         self.psnr_curve = self.psnr_plot.plot(pen=pg.mkPen((255, 170, 60), width=1))
         self._steps: list[float] = []
@@ -297,6 +298,13 @@ class TrainPanel(QWidget):
 
     def show_result(self, text: str) -> None:
         self.result.setText(text)
+
+    def show_ended(self, how: str) -> None:
+        """The bar after a run: "done" (full), "cancelled" or "failed" (empty)."""
+        self.redraw()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if how == "done" else 0)
+        self.progress.setFormat(how)
 
     def redraw(self) -> None:
         if self._dirty:

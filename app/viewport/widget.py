@@ -404,6 +404,8 @@ class Viewport(QOpenGLWidget):
         if doc is not None:
             self.controller.frame_scene(doc.scene)
             self._camera_moved()
+        else:
+            self.frame_capture_cameras()
 
     def focus(self, pos: QPoint | None = None) -> None:
         """Pivot on the splat under ``pos`` (or the view centre); frame the scene if none."""

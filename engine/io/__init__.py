@@ -32,6 +32,7 @@ FORMATS: dict[str, Format] = {
         Format("compressed.ply", "engine.io.compressed_ply", "PlayCanvas compressed PLY", True),
         Format("splat", "engine.io.splat", "antimatter15 .splat (32 B per splat, no SH)", False),
         Format("spz", "engine.io.spz", "Niantic SPZ (v4 zstd by default, v3 gzip)", True),
+        Format("smol", "engine.io.smol", "SplatLab compressed (.smol: codec ladder levels 1-8, ...)", True),
     )
 }
 

@@ -118,16 +118,16 @@ def test_pause_then_resume_finishes(qtbot, window, tmp_path):
     capture = data_path(LEGO)
     panel = window.train_panel
     out = tmp_path / "paused"
-    _tiny(panel, capture, out, iterations=24)
+    _tiny(panel, capture, out, iterations=40)
     ev = _Events(window.trainer)
     panel.start_button.click()
-    qtbot.waitUntil(lambda: bool(panel.curve_points() >= 3 or ev.failed), timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: bool(panel.curve_points() >= 2 or ev.failed), timeout=RUN_TIMEOUT)
     panel.pause_button.click()
     assert panel.state == "pausing" and _buttons(panel) == (False, False, True)
     qtbot.waitUntil(lambda: bool(ev.paused or ev.failed or ev.finished), timeout=RUN_TIMEOUT)
     assert ev.paused and not ev.finished, "the run ended before the pause took effect"
     step = ev.paused[0].metrics["step"]
-    assert 3 <= step < 24
+    assert 2 <= step < 40
     qtbot.waitUntil(lambda: bool(not window.trainer.is_running()), timeout=10_000)
     assert panel.state == "paused" and panel.pause_button.text() == "Resume"
     assert _buttons(panel) == (True, True, True)
@@ -139,11 +139,46 @@ def test_pause_then_resume_finishes(qtbot, window, tmp_path):
     assert panel.state == "running"
     qtbot.waitUntil(lambda: bool(ev.opened or ev.failed), timeout=RUN_TIMEOUT)
     assert not ev.failed and not window.errors
-    assert ev.finished[0].metrics["iterations"] == 24
+    assert ev.finished[0].metrics["iterations"] == 40
     assert (out / "point_cloud.ply").exists() and not os.path.exists(partial_dir(str(out)))
     steps = panel.loss_curve.getData()[0]
-    assert steps[-1] == 24 and np.all(np.diff(steps) > 0)  # the curve continues after the pause
+    assert steps[-1] == 40 and np.all(np.diff(steps) > 0)  # the curve continues after the pause
     assert window.workspace.a is ev.opened[0] and len(window.workspace.documents) == 1
+
+
+def test_closing_the_window_while_training_cancels_cleanly(qtbot, window, tmp_path):
+    import time
+
+    capture = data_path(LEGO)
+    out = tmp_path / "closed"
+    _tiny(window.train_panel, capture, out, iterations=400)
+    ev = _Events(window.trainer)
+    window.train_panel.start_button.click()
+    qtbot.waitUntil(lambda: bool(window.train_panel.curve_points() >= 1 or ev.failed), timeout=RUN_TIMEOUT)
+    assert os.path.isdir(partial_dir(str(out)))
+    job = window.trainer.job
+    t0 = time.monotonic()
+    window.close()  # cancels the job and waits for its current step
+    assert time.monotonic() - t0 < 60 and not job.is_running()
+    assert not out.exists() and not os.path.exists(partial_dir(str(out)))
+
+
+def test_wait_all_joins_a_running_job(qtbot):
+    """workers.wait_all (window close) cancels and joins jobs while the GUI thread blocks."""
+    import time
+
+    from app import workers
+
+    def job(token):
+        for _ in range(1000):
+            time.sleep(0.01)
+            yield None
+
+    handle = workers.start(job)
+    qtbot.waitUntil(handle.is_running, timeout=5000)
+    t0 = time.monotonic()
+    workers.wait_all(10_000)
+    assert not handle.is_running() and time.monotonic() - t0 < 5
 
 
 def test_bad_settings_and_bad_capture_show_errors(qtbot, window, tmp_path, donut_path):

@@ -1,0 +1,36 @@
+"""Codecs of the ``.smol`` container (engine.codec.container).
+
+Each codec module has ``CODEC_ID``, ``encode(scene, level, **options) -> bytes`` (a whole .smol
+file) and ``decode(container, path) -> GaussianScene``. ``engine.io`` opens ``.smol`` files
+through :func:`decode_bytes`, so a .smol scene opens wherever a scene opens.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from engine.codec import container
+from engine.errors import InputError
+from engine.scene import GaussianScene
+
+CODECS = {"ladder": "engine.codec.ladder"}
+DEFAULT_CODEC = "ladder"
+DEFAULT_LEVEL = 3
+
+
+def codec_module(name: str, path: str | None = None):
+    if name not in CODECS:
+        raise InputError(path, f"unknown codec {name!r} (known: {', '.join(CODECS)})")
+    return importlib.import_module(CODECS[name])
+
+
+def encode(scene: GaussianScene, codec: str = DEFAULT_CODEC, level: int = DEFAULT_LEVEL, **options) -> bytes:
+    return codec_module(codec).encode(scene, level, **options)
+
+
+def decode_bytes(data: bytes, path: str | None = None) -> GaussianScene:
+    c = container.unpack(data, path)
+    scene = codec_module(c.codec, path).decode(c, path)
+    scene.meta.setdefault("codec", c.codec)
+    scene.meta.setdefault("level", c.level)
+    return scene
