@@ -8,7 +8,8 @@ coders here condition on what was decoded before.
 
 Byte layout of one coded stream (``encode``):
     u32 number of contexts C, then per context: i32 min value, u32 K (histogram bins),
-    u32 length of its zlib-compressed u32 counts, the counts; then u32 words of ANS data.
+    u32 length L, then L bytes: a width flag (0: u16 counts, 1: u32) and the zlib-compressed
+    counts; then u32 words of ANS data.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def encode(values: np.ndarray, contexts: np.ndarray | None = None, n_contexts: i
         k = hi - lo + 1
         if k > MAX_BINS:
             raise ValueError(f"value range {k} is too wide to entropy-code (max {MAX_BINS}); quantise more coarsely")
-        counts = np.bincount(v - lo, minlength=k).astype(np.uint32)
-        packed = zlib.compress(counts.tobytes(), 9)
+        counts = np.bincount(v - lo, minlength=k)
+        wide = int(counts.max() >= 1 << 16)  # u16 counts when they fit: half the side information
+        packed = bytes([wide]) + zlib.compress(counts.astype(np.uint32 if wide else np.uint16).tobytes(), 9)
         header.append(_CTX.pack(lo, k, len(packed)) + packed)
         per_ctx.append((v - lo, counts))
     # ANS is last-in first-out: code the contexts in reverse so they decode in order
@@ -86,7 +88,11 @@ def decode(data: bytes, contexts: np.ndarray | None, count: int, path: str | Non
                 continue
             if k > MAX_BINS:
                 raise InputError(path, "corrupt stream: histogram too large")
-            counts = np.frombuffer(zlib.decompress(data[pos : pos + nbytes], bufsize=4 * k), np.uint32)
+            blob = data[pos : pos + nbytes]
+            if not blob or blob[0] > 1:
+                raise InputError(path, "corrupt stream: bad histogram header")
+            dtype = np.uint32 if blob[0] else np.uint16
+            counts = np.frombuffer(zlib.decompress(blob[1:], bufsize=4 * k), dtype).astype(np.uint32)
             pos += nbytes
             if len(counts) != k or counts.sum() == 0:
                 raise InputError(path, "corrupt stream: bad histogram")

@@ -117,7 +117,8 @@ def estimate_bytes(scene: GaussianScene, fmt: str, sample: int = 20_000, **optio
     if fmt == "ply":
         from engine.io import ply
 
-        props = ply.inria_property_order(scene.sh_degree, scene.extras, options.get("normals", True))
+        extras = {k: v for k, v in scene.extras.items() if options.get("normals", True) or k not in ("nx", "ny", "nz")}
+        props = ply.inria_property_order(scene.sh_degree, extras, options.get("normals", True))
         header = 80 + sum(len(name) + 16 for name, _ in props)
         row = sum(int(t[1]) for _, t in props)
         return header + n * row

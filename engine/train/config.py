@@ -27,8 +27,9 @@ class TrainConfig:
     sh_degree: int = 3
     sh_degree_interval: int = 1000  # raise the active SH degree every this many steps
     ssim_lambda: float = 0.2  # loss = (1 - l) L1 + l (1 - SSIM)
-    # initialisation without SfM points: random points where the cameras look
-    init_points: int = 100_000
+    # initialisation without SfM points: random points where the cameras look;
+    # None: INRIA's 100,000 on CUDA, 20,000 on the CPU (fewer, larger splats train faster there)
+    init_points: int | None = None
     init_opacity: float = 0.1
     # learning rates (INRIA 2024 revision: opacity 0.025; means scaled by the scene extent)
     lr_means: float = 1.6e-4

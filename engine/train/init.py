@@ -105,14 +105,20 @@ def random_points_in_view(capture: Capture, n: int, seed: int) -> tuple[np.ndarr
     return pts.astype(np.float32), rgb
 
 
-def initial_scene(capture: Capture, config: TrainConfig, init: GaussianScene | None = None) -> GaussianScene:
+CPU_INIT_POINTS = 20_000
+CUDA_INIT_POINTS = 100_000
+
+
+def initial_scene(capture: Capture, config: TrainConfig, init: GaussianScene | None = None,
+                  on_cuda: bool = False) -> GaussianScene:  # fmt: skip
     if init is not None:
         return init.detach().to("cpu")
     if capture.points is not None and len(capture.points) > 0:
         pts = np.asarray(capture.points, np.float32)
         rgb = np.asarray(capture.point_colors, np.float32) / 255.0 if capture.point_colors is not None else np.full_like(pts, 0.5)
     else:
-        pts, rgb = random_points_in_view(capture, config.init_points, config.seed)
+        n = config.init_points or (CUDA_INIT_POINTS if on_cuda else CPU_INIT_POINTS)
+        pts, rgb = random_points_in_view(capture, n, config.seed)
     return gaussians_at(pts, rgb, config.init_opacity)
 
 

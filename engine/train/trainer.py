@@ -68,7 +68,7 @@ class Trainer:
         self.extent = float(capture.scene_extent())
         self.background = torch.tensor(capture.background, dtype=torch.float32, device=device)
         self.images = {i: capture.image(i).to(device) for i in self.train_ids}  # [H, W, 3] each
-        scene = initial_scene(capture, config, init)
+        scene = initial_scene(capture, config, init, on_cuda=device.type == "cuda")
         self.params = torch.nn.ParameterDict(_params_from_scene(scene, config.sh_degree, device))
         self.optimizers = self._make_optimizers()
         self.strategy = make_strategy(config, self.extent)

@@ -1,0 +1,239 @@
+"""Rate-distortion sweeps: codecs x levels, measured the same way, saved as JSON.
+
+``rd_sweep`` is a job (engine.jobs). For every point it records the size (bytes, bits per
+Gaussian of the input scene, ratio against the uncompressed INRIA PLY of the input), fidelity
+and timing:
+
+- with a capture: PSNR/SSIM of the decoded scene at the capture's test views against the images
+  (the uncompressed scene is measured too, as the ``original`` point);
+- without: PSNR/SSIM against the uncompressed scene's own renders at its orbit views
+  (``splatlab eval --reference``), so every codec is compared like with like.
+
+Codecs: the ladder (levels 1-8) and baselines: float16 PLY, SPZ v4, PlayCanvas compressed.ply,
+and SOG when PlayCanvas' ``splat-transform`` can be run (Node.js).
+
+JSON schema ("splatlab.rd/1")::
+
+    {"schema": "splatlab.rd/1",
+     "scene": {"path", "count", "sh_degree", "ply_bytes"},
+     "reference": {"mode": "orbit" | "capture", "views", "size" (orbit), "capture" (capture),
+                   "original": {"psnr", "ssim"} (capture mode only)},
+     "curves": [{"codec", "label", "points": [
+         {"level" (int or null), "bytes", "bits_per_gaussian", "ratio", "psnr", "ssim",
+          "encode_s", "decode_s", "count" (Gaussians after decoding)}, ...]}, ...],
+     "machine", "created"}
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine import io
+from engine.codec import decode_bytes, ladder
+from engine.codec.importance import importance as importance_scores
+from engine.evaluate import eval_against_capture, eval_against_reference, reference_renders
+from engine.jobs import CancelToken, Job, Progress
+from engine.scene import GaussianScene
+
+SCHEMA = "splatlab.rd/1"
+BASELINES = ("fp16_ply", "spz", "compressed_ply", "sog")
+LABELS = {
+    "ladder": "SplatLab ladder (.smol)",
+    "fp16_ply": "PLY, float16",
+    "spz": "SPZ v4",
+    "compressed_ply": "compressed.ply",
+    "sog": "SOG (splat-transform)",
+}
+
+
+def ply_bytes(scene: GaussianScene) -> int:
+    """The ratio's denominator: the scene as an uncompressed float32 INRIA PLY without normals
+    (56 B per splat at SH degree 0, 236 B at degree 3; INRIA's own files add 12 B of zero normals)."""
+    return io.estimate_bytes(scene, "ply", normals=False)
+
+
+def find_splat_transform() -> str | None:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    local = os.path.join(here, ".tools", "node_modules", ".bin", "splat-transform")
+    if os.path.exists(local):
+        return local
+    return shutil.which("splat-transform")
+
+
+# ---------------------------------------------------------------------------- codecs as (encode, decode)
+def _via_file(fmt: str, **opts) -> Callable[[GaussianScene], tuple[int, GaussianScene, float, float]]:
+    def run(scene: GaussianScene):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "x." + fmt)
+            t = time.perf_counter()
+            io.save(scene, path, **opts)
+            enc = time.perf_counter() - t
+            t = time.perf_counter()
+            out = io.load(path)
+            return os.path.getsize(path), out, enc, time.perf_counter() - t
+
+    return run
+
+
+def _fp16(scene: GaussianScene):
+    """Every parameter rounded to float16; size as a PLY of 2-byte properties."""
+    t = time.perf_counter()
+    h = lambda x: x.half().float()  # noqa: E731
+    out = scene.replace(means=h(scene.means), quats=h(scene.quats), log_scales=h(scene.log_scales),
+                        opacity_logits=h(scene.opacity_logits), sh=h(scene.sh), meta={})  # fmt: skip
+    size = (ply_bytes(scene) - 400) // 2 + 400
+    return size, out, time.perf_counter() - t, 0.0
+
+
+def _sog(tool: str):
+    def run(scene: GaussianScene):
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst, back = (os.path.join(tmp, n) for n in ("in.ply", "out.sog", "back.ply"))
+            io.save(scene, src)
+            t = time.perf_counter()
+            subprocess.run([tool, "-q", "-w", "-g", "cpu", src, dst], check=True, capture_output=True, timeout=1800)
+            enc = time.perf_counter() - t
+            t = time.perf_counter()
+            subprocess.run([tool, "-q", "-w", dst, back], check=True, capture_output=True, timeout=1800)
+            out = io.load(back)
+            return os.path.getsize(dst), out, enc, time.perf_counter() - t
+
+    return run
+
+
+def baseline(name: str):
+    if name == "fp16_ply":
+        return _fp16
+    if name == "spz":
+        return _via_file("spz", version=4)
+    if name == "compressed_ply":
+        return _via_file("compressed.ply")
+    if name == "sog":
+        tool = find_splat_transform()
+        return _sog(tool) if tool else None
+    raise ValueError(f"unknown baseline {name!r}")
+
+
+# ---------------------------------------------------------------------------- the sweep
+def rd_sweep(
+    scene: GaussianScene,
+    capture=None,
+    levels=tuple(range(ladder.MIN_LEVEL, ladder.MAX_LEVEL + 1)),
+    baselines=BASELINES,
+    views: int = 8,
+    size: int = 512,
+    cancel: CancelToken | None = None,
+    scene_path: str | None = None,
+) -> Job:
+    """Measure every codec point; returns the RD dict (schema above).
+
+    Two passes: first every point is encoded and decoded (fast), each yielded as a Progress whose
+    ``preview`` is {"codec", "point", "scene": the decoded scene}; then each point's fidelity is
+    measured and yielded again with ``preview`` = {"codec", "point"} (point now has psnr, ssim).
+    A viewer can thus scrub the levels long before the measurements are done."""
+    scene = scene.detach().to("cpu")
+    denom = ply_bytes(scene)
+    runners: list[tuple[str, int | None, Callable]] = []
+    imp_cache: dict = {}
+
+    def ladder_runner(level: int):
+        def run(s: GaussianScene):
+            t = time.perf_counter()
+            if ladder.LEVELS[level].keep < 1.0 and "imp" not in imp_cache:
+                imp_cache["imp"] = importance_scores(s)
+            data = ladder.encode(s, level, importance=imp_cache.get("imp"))
+            enc = time.perf_counter() - t
+            t = time.perf_counter()
+            out = decode_bytes(data)
+            return len(data), out, enc, time.perf_counter() - t
+
+        return run
+
+    for level in levels:
+        runners.append(("ladder", level, ladder_runner(level)))
+    for name in baselines:
+        fn = baseline(name)
+        if fn is not None:
+            runners.append((name, None, fn))
+    total = 2 * len(runners) + 1
+    curves: dict[str, dict] = {}
+    decoded_scenes: list[tuple[str, dict, GaussianScene]] = []
+    # pass 1 (fast): encode and decode every point, so a viewer can show them at once
+    for i, (codec, level, run) in enumerate(runners):
+        if cancel is not None:
+            cancel.check()
+        label = f"{LABELS[codec]}" + (f" level {level}" if level is not None else "")
+        nbytes, decoded, enc_s, dec_s = run(scene)
+        point = {"level": level, "bytes": int(nbytes), "bits_per_gaussian": nbytes * 8 / max(scene.count, 1),
+                 "ratio": denom / max(nbytes, 1), "psnr": None, "ssim": None, "encode_s": enc_s,
+                 "decode_s": dec_s, "count": decoded.count}  # fmt: skip
+        curves.setdefault(codec, {"codec": codec, "label": LABELS[codec], "points": []})["points"].append(point)
+        decoded_scenes.append((codec, point, decoded))
+        yield Progress(i + 1, total, f"encoded {label}: {point['ratio']:.1f}x", {"ratio": point["ratio"]},
+                       {"codec": codec, "point": point, "scene": decoded})  # fmt: skip
+    # pass 2 (slow): fidelity of every point, measured the same way
+    yield Progress(len(runners) + 1, total, "rendering the reference views")
+    if capture is not None:
+        reference = {"mode": "capture", "capture": capture.path, "views": len(capture.test_indices)}
+        measure = lambda s: _drain(eval_against_capture(s, capture, cancel=cancel))  # noqa: E731
+        original = measure(scene)
+        reference["original"] = {"psnr": original["psnr"], "ssim": original["ssim"]}
+    else:
+        refs = reference_renders(scene, views, size)
+        reference = {"mode": "orbit", "views": views, "size": size}
+        measure = lambda s: _drain(eval_against_reference(s, scene, views, size, cancel=cancel, reference_images=refs))  # noqa: E731
+    for i, (codec, point, decoded) in enumerate(decoded_scenes):
+        if cancel is not None:
+            cancel.check()
+        m = measure(decoded)
+        point["psnr"], point["ssim"] = m["psnr"], m["ssim"]
+        label = f"{LABELS[codec]}" + (f" level {point['level']}" if point["level"] is not None else "")
+        yield Progress(len(runners) + 2 + i, total, f"{label}: {point['ratio']:.1f}x, {point['psnr']:.2f} dB",
+                       {"psnr": point["psnr"], "ratio": point["ratio"]}, {"codec": codec, "point": point})  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "scene": {"path": scene_path or scene.meta.get("path"), "count": scene.count, "sh_degree": scene.sh_degree,
+                  "ply_bytes": denom},  # fmt: skip
+        "reference": reference,
+        "curves": list(curves.values()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _drain(job):
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return stop.value
+
+
+def validate_rd(obj: dict) -> None:
+    """Raise ValueError if ``obj`` does not follow the schema (used by tests and readers)."""
+    if obj.get("schema") != SCHEMA:
+        raise ValueError(f"schema is {obj.get('schema')!r}, expected {SCHEMA!r}")
+    for key in ("scene", "reference", "curves"):
+        if key not in obj:
+            raise ValueError(f"missing {key!r}")
+    if obj["reference"].get("mode") not in ("orbit", "capture"):
+        raise ValueError("reference.mode must be 'orbit' or 'capture'")
+    for curve in obj["curves"]:
+        if not {"codec", "label", "points"} <= set(curve):
+            raise ValueError("a curve needs codec, label and points")
+        for p in curve["points"]:
+            missing = {"level", "bytes", "bits_per_gaussian", "ratio", "psnr", "ssim", "encode_s", "decode_s", "count"} - set(p)
+            if missing:
+                raise ValueError(f"a point of {curve['codec']} lacks {sorted(missing)}")
+            if not (p["bytes"] > 0 and np.isfinite(p["ratio"])):
+                raise ValueError("bytes and ratio must be positive and finite")

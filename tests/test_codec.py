@@ -1,0 +1,164 @@
+"""The .smol container and the post-training codec ladder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from engine import io, jobs
+from engine.codec import container, decode_bytes, entropy, ladder, octree
+from engine.errors import InputError
+from engine.evaluate import eval_against_reference
+from engine.rd import rd_sweep, validate_rd
+from tests.conftest import REPO, random_scene
+
+
+@pytest.fixture(scope="module")
+def donut(donut_path_module):
+    return io.load(donut_path_module)
+
+
+@pytest.fixture(scope="module")
+def donut_path_module():
+    from tests.conftest import data_path
+
+    return data_path("scenes/donut_v3dg/fused.ply")
+
+
+@pytest.fixture(scope="module")
+def small_smol(donut):
+    sub = donut.subset(torch.arange(0, donut.count, 60))  # 761 splats
+    return ladder.encode(sub, 3)
+
+
+def test_container_round_trip_and_layout():
+    data = container.pack("ladder", 5, {"a": 1}, {"x": b"hello", "y": b""})
+    c = container.unpack(data)
+    assert (c.codec, c.level, c.meta, c.sections["x"], c.sections["y"]) == ("ladder", 5, {"a": 1}, b"hello", b"")
+    assert data[:4] == b"SMOL"
+
+
+def test_every_single_byte_flip_is_detected(small_smol):
+    for pos in range(len(small_smol)):
+        bad = bytearray(small_smol)
+        bad[pos] ^= 0x5A
+        with pytest.raises(InputError):
+            decode_bytes(bytes(bad), "x.smol")
+
+
+def test_every_truncation_is_detected(small_smol):
+    for cut in range(len(small_smol)):
+        with pytest.raises(InputError, match="truncated|corrupt|magic"):
+            decode_bytes(small_smol[:cut], "x.smol")
+    with pytest.raises(InputError, match="unexpected bytes"):
+        decode_bytes(small_smol + b"\0", "x.smol")
+
+
+def test_unknown_version_and_codec_are_reported():
+    data = bytearray(container.pack("ladder", 1, {}, {}))
+    data[4] = 7  # version
+    head_end = container.HEADER.size + container.ENTRY.size
+    data[head_end : head_end + 4] = container.CRC.pack(__import__("zlib").crc32(bytes(data[:head_end])))
+    with pytest.raises(InputError, match="unsupported .smol version 7"):
+        container.unpack(bytes(data), "v.smol")
+    other = container.pack("nosuchcodec", 1, {}, {})
+    with pytest.raises(InputError, match="unknown codec 'nosuchcodec'"):
+        decode_bytes(other, "c.smol")
+
+
+@pytest.mark.parametrize("level", sorted(ladder.LEVELS))
+def test_encode_decode_encode_is_bit_exact_and_valid(donut, level):
+    data = ladder.encode(donut, level)
+    scene = decode_bytes(data)
+    assert ladder.encode(scene, level) == data
+    assert scene.invalid_rows().sum() == 0
+    spec = ladder.LEVELS[level]
+    assert scene.count == max(1, int(np.ceil(donut.count * spec.keep)))
+    assert scene.sh_degree == min(spec.sh_degree, donut.sh_degree)
+    # positions lie within half a cell of an original splat's
+    cell = float(scene.meta["ladder_grid"]["side"]) / (1 << spec.bits)
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(donut.means.numpy()).query(scene.means.numpy())
+    assert d.max() <= cell * np.sqrt(3) / 2 + 1e-6
+
+
+def test_sh3_scenes_keep_their_bands_at_low_levels():
+    scene = random_scene(500, sh_degree=3, seed=3)
+    for level in (1, 2):
+        data = ladder.encode(scene, level)
+        dec = decode_bytes(data)
+        assert dec.sh_degree == 3 and ladder.encode(dec, level) == data
+        bits = ladder.LEVELS[level].bits
+        codes = octree.morton_encode(ladder._cells(scene.means.numpy(), ladder._grid(scene, bits), bits))
+        order = torch.from_numpy(np.argsort(codes, kind="stable"))  # decoded splats come in Morton order
+        err = (dec.sh[:, 1:] - scene.sh[order, 1:]).abs().max()
+        assert err <= ladder.LEVELS[level].rest_step / 2 + 1e-6
+
+
+def test_ladder_trades_size_for_fidelity(donut):
+    sizes, psnrs = [], []
+    for level in (1, 4, 8):
+        data = ladder.encode(donut, level)
+        sizes.append(len(data))
+        r = jobs.run(eval_against_reference(decode_bytes(data), donut, views=2, size=128), show=False)
+        psnrs.append(r["psnr"])
+    assert sizes[0] > sizes[1] > sizes[2]
+    assert psnrs[0] > psnrs[1] > psnrs[2]
+    assert psnrs[0] > 55  # level 1 is near-lossless
+    assert donut.count * 56 / sizes[2] > 20  # level 8 is far smaller than the PLY
+
+
+def test_octree_and_entropy_round_trip():
+    rng = np.random.default_rng(0)
+    cells = rng.integers(0, 2**10, (5000, 3))
+    codes = octree.morton_encode(cells)
+    assert (octree.morton_decode(codes) == cells).all()
+    occ, leaves, counts = octree.build(codes, 10)
+    assert (octree.rebuild(occ, 10) == leaves).all() and counts.sum() == 5000
+    values = rng.integers(-50, 50, 10000)
+    ctx = rng.integers(0, 3, 10000)
+    assert (entropy.decode(entropy.encode(values, ctx, 3), ctx, 10000) == values).all()
+
+
+def test_rd_json_follows_the_schema(donut):
+    sub = donut.subset(torch.arange(0, donut.count, 20))
+    result = jobs.run(rd_sweep(sub, None, levels=(2, 7), baselines=("fp16_ply", "spz"), views=2, size=96), show=False)
+    validate_rd(result)
+    json.dumps(result)  # plain JSON
+    codecs = [c["codec"] for c in result["curves"]]
+    assert codecs == ["ladder", "fp16_ply", "spz"]
+    pts = result["curves"][0]["points"]
+    assert [p["level"] for p in pts] == [2, 7] and pts[0]["ratio"] < pts[1]["ratio"]
+    assert abs(result["scene"]["ply_bytes"] - sub.count * 56) < 1000  # 56 B per SH0 splat, plus the header
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_compress_decompress_info_render(donut_path_module, tmp_path):
+    out = tmp_path / "d.smol"
+    r = _cli("compress", str(donut_path_module), "-o", str(out), "--level", "6", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["bytes"] == os.path.getsize(out) and summary["level"] == 6
+    info = json.loads(_cli("info", str(out), "--json").stdout)
+    assert info["format"] == "smol" and info["codec"] == "ladder" and info["level"] == 6
+    r = _cli("decompress", str(out), "-o", str(tmp_path / "d.ply"))
+    assert r.returncode == 0, r.stderr
+    assert io.load(tmp_path / "d.ply").count == info["count"]
+    assert _cli("render", str(out), "-o", str(tmp_path / "d.png"), "--width", "64").returncode == 0
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+    bad = tmp_path / "bad.smol"
+    bad.write_bytes(out.read_bytes()[:-10])
+    r = _cli("info", str(bad))
+    assert r.returncode == 2 and "bad.smol" in r.stderr and "truncated" in r.stderr
+    r = _cli("compress", str(donut_path_module), "-o", str(tmp_path / "x.smol"), "--level", "9")
+    assert r.returncode == 2 and "level 9" in r.stderr
