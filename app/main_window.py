@@ -14,10 +14,12 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from app import workers
+from app.compress_controller import CompressController
 from app.dialogs import ExportDialog, show_error
 from app.documents import Document, Workspace
 from app.panels.camera_panel import CameraPanel
 from app.panels.compare_panel import ComparePanel
+from app.panels.compress_panel import CompressPanel
 from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
 from app.panels.scene_panel import ScenePanel
 from app.panels.train_panel import TrainPanel
@@ -28,7 +30,7 @@ from engine.camera import Camera
 from engine.errors import InputError
 
 MAX_RECENT = 10
-SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat);;All files (*)"
+SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat *.smol);;All files (*)"
 
 
 def _cuda_available() -> bool:
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.camera_panel = CameraPanel()
         self.compare_panel = ComparePanel(self.workspace)
         self.train_panel = TrainPanel(cuda=_cuda_available())
+        self.compress_panel = CompressPanel()
         self.docks = {}
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
@@ -79,6 +82,7 @@ class MainWindow(QMainWindow):
             ("Camera", self.camera_panel, Qt.RightDockWidgetArea),
             ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
             ("Train", self.train_panel, Qt.RightDockWidgetArea),
+            ("Compress", self.compress_panel, Qt.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock{title}")
@@ -86,8 +90,10 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[title] = dock
         self.tabifyDockWidget(self.docks["Display"], self.docks["Train"])
+        self.tabifyDockWidget(self.docks["Display"], self.docks["Compress"])
         self.docks["Display"].raise_()
         self.trainer = TrainController(self, self.train_panel)
+        self.compressor = CompressController(self, self.compress_panel)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
         for lab in self._status.values():
@@ -329,6 +335,7 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("display", json.dumps(dict(self.display_panel.values(),
                                                            capture_cameras=self.act_show_cameras.isChecked())))
         self.trainer.shutdown()  # cancels a running training job and waits for its step to end
+        self.compressor.shutdown()  # likewise a compression sweep (its current point)
         workers.wait_all(5000)
         self.viewport.release_gl()
         super().closeEvent(event)
@@ -389,17 +396,26 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export and screenshots
     def export_dialog(self) -> None:
+        """Export scene A; when A is the Compress panel's level, .smol at that level is preselected."""
         doc = self.workspace.a
         if doc is None:
             return
-        dlg = ExportDialog(doc, self.qsettings.value("lastDir", os.getcwd()), self)
+        dlg = ExportDialog(doc, self.qsettings.value("lastDir", os.getcwd()), self, **self.compressor.export_hint(doc))
         if dlg.exec():
             fmt, opts, degree, path = dlg.choice()
             self.export(doc, path, degree, opts)
 
     def export(self, doc: Document, path: str, sh_degree: int, options: dict):
+        """Write ``doc`` in the background (engine.io writes a temporary file, then renames it)."""
         scene = doc.scene.with_sh_degree(min(sh_degree, doc.scene.sh_degree))
-        job = workers.start(lambda token: io.save(scene, path, **options), self)
+
+        def write(token):
+            try:
+                return io.save(scene, path, **options)
+            except OSError as e:
+                raise OSError(f"cannot write {path}: {e.strerror or e}") from e
+
+        job = workers.start(write, self)
         self.statusBar().showMessage(f"Exporting {os.path.basename(path)}…")
         job.finished.connect(lambda _: self.statusBar().showMessage(f"Exported {path} ({os.path.getsize(path):,} bytes)", 8000))
         job.failed.connect(lambda msg, bad: self.report_error("Export failed", msg))

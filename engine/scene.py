@@ -92,6 +92,10 @@ class GaussianScene:
     # Free-form facts about where the scene came from: "format", "path", "ply_properties"
     # (original property order and types), "comments", "antialiased" (render flag), ...
     meta: dict[str, Any] = field(default_factory=dict)
+    # A view-dependent representation these Gaussians were baked from (a decoded Smol-GS scene):
+    # engine.render draws it exactly; the tensors above are its baked approximation for the OpenGL
+    # viewport and for other formats. subset() drops it (the splats would no longer match).
+    neural: Any = None
 
     # ------------------------------------------------------------------ basics
     def __post_init__(self) -> None:

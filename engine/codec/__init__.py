@@ -13,7 +13,7 @@ from engine.codec import container
 from engine.errors import InputError
 from engine.scene import GaussianScene
 
-CODECS = {"ladder": "engine.codec.ladder"}
+CODECS = {"ladder": "engine.codec.ladder", "smol": "engine.codec.smol.codec"}
 DEFAULT_CODEC = "ladder"
 DEFAULT_LEVEL = 3
 

@@ -1,9 +1,12 @@
 """The ``.smol`` container: one file for any of the project's codecs.
 
+The same layout, with another magic, is the ``.sgi`` image file (``engine.image.codec``): pass
+``magic=SGI_MAGIC`` to :func:`pack`, :func:`write`, :func:`unpack` and :func:`read`.
+
 Layout (all integers little-endian)::
 
     offset  size  field
-    0       4     magic b"SMOL"
+    0       4     magic b"SMOL" (b"SGIM" for .sgi)
     4       2     format version (1)
     6       2     flags (0)
     8       16    codec id, ASCII, zero-padded ("ladder", "smol", "feedforward", ...)
@@ -33,6 +36,8 @@ from engine.errors import InputError
 from engine.io.atomic import atomic_output
 
 MAGIC = b"SMOL"
+SGI_MAGIC = b"SGIM"
+KINDS = {MAGIC: ".smol", SGI_MAGIC: ".sgi"}  # magic -> the file kind named in error messages
 VERSION = 1
 HEADER = struct.Struct("<4sHH16sB3sI")  # 32 bytes
 ENTRY = struct.Struct("<8sQQII")  # 32 bytes
@@ -47,14 +52,18 @@ class Container:
     sections: dict[str, bytes]  # name -> payload, in file order
     meta: dict = field(default_factory=dict)  # the decoded "meta" section
 
+    magic: bytes = MAGIC
+
     def section(self, name: str, path: str | None = None) -> bytes:
         if name not in self.sections:
-            raise InputError(path, f"the .smol file lacks its {name!r} section")
+            raise InputError(path, f"the {KINDS.get(self.magic, 'container')} file lacks its {name!r} section")
         return self.sections[name]
 
 
-def pack(codec: str, level: int, meta: dict, sections: dict[str, bytes]) -> bytes:
+def pack(codec: str, level: int, meta: dict, sections: dict[str, bytes], magic: bytes = MAGIC) -> bytes:
     """The bytes of a .smol file (``meta`` becomes the first section, as JSON)."""
+    if len(magic) != 4:
+        raise ValueError(f"magic {magic!r} must be 4 bytes")
     if not codec or len(codec.encode("ascii")) > 16:
         raise ValueError(f"codec id {codec!r} must be 1-16 ASCII characters")
     if not 0 <= level <= 255:
@@ -69,28 +78,30 @@ def pack(codec: str, level: int, meta: dict, sections: dict[str, bytes]) -> byte
     for name, payload in named.items():
         table += ENTRY.pack(name.encode("ascii"), offset, len(payload), zlib.crc32(payload), 0)
         offset += len(payload)
-    head = HEADER.pack(MAGIC, VERSION, 0, codec.encode("ascii"), level, b"\0\0\0", n) + table
+    head = HEADER.pack(magic, VERSION, 0, codec.encode("ascii"), level, b"\0\0\0", n) + table
     return head + CRC.pack(zlib.crc32(head)) + b"".join(named.values())
 
 
-def write(path: str | os.PathLike, codec: str, level: int, meta: dict, sections: dict[str, bytes]) -> int:
+def write(path: str | os.PathLike, codec: str, level: int, meta: dict, sections: dict[str, bytes],
+          magic: bytes = MAGIC) -> int:  # fmt: skip
     """Write atomically; returns the file size."""
-    data = pack(codec, level, meta, sections)
+    data = pack(codec, level, meta, sections, magic)
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
     return len(data)
 
 
-def unpack(data: bytes, path: str | None = None) -> Container:
+def unpack(data: bytes, path: str | None = None, magic: bytes = MAGIC) -> Container:
     """Parse and verify a .smol byte string (every check raises InputError naming ``path``)."""
+    kind = KINDS.get(magic, "container")
     if len(data) < HEADER.size:
-        raise InputError(path, f"file is truncated ({len(data)} bytes; a .smol header alone is {HEADER.size})")
-    magic, version, flags, codec, level, _, n = HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise InputError(path, "not a .smol file (wrong magic)")
+        raise InputError(path, f"file is truncated ({len(data)} bytes; a {kind} header alone is {HEADER.size})")
+    found, version, flags, codec, level, _, n = HEADER.unpack_from(data, 0)
+    if found != magic:
+        raise InputError(path, f"not a {kind} file (wrong magic)")
     if version != VERSION:
-        raise InputError(path, f"unsupported .smol version {version} (this SplatLab reads version {VERSION})")
+        raise InputError(path, f"unsupported {kind} version {version} (this SplatLab reads version {VERSION})")
     if n < 1 or n > MAX_SECTIONS:
         raise InputError(path, f"corrupt header: {n} sections")
     table_end = HEADER.size + ENTRY.size * n
@@ -125,21 +136,21 @@ def unpack(data: bytes, path: str | None = None) -> Container:
     if expected != len(data):
         raise InputError(path, f"{len(data) - expected} unexpected bytes after the last section")
     if "meta" not in sections:
-        raise InputError(path, "the .smol file lacks its 'meta' section")
+        raise InputError(path, f"the {kind} file lacks its 'meta' section")
     try:
         meta = json.loads(sections["meta"].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(path, "the meta section is not valid JSON") from None
     if not isinstance(meta, dict):
         raise InputError(path, "the meta section is not a JSON object")
-    return Container(codec_id, level, sections, meta)
+    return Container(codec_id, level, sections, meta, magic)
 
 
-def read(path: str | os.PathLike) -> Container:
+def read(path: str | os.PathLike, magic: bytes = MAGIC) -> Container:
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise InputError(path, f"cannot read ({e.strerror or e})") from None
-    return unpack(data, path)
+    return unpack(data, path, magic)

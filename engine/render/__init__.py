@@ -111,12 +111,18 @@ def render(
     antialiased: bool | None = None,
     with_depth: bool = True,
     alpha_max: float = 0.99,
+    baked: bool = False,
 ) -> RenderResult:
     """Render a scene from one or more cameras (all at one size: width x height, default the
-    first camera's). ``sh_degree`` limits the SH bands used (default: all the scene has)."""
+    first camera's). ``sh_degree`` limits the SH bands used (default: all the scene has).
+
+    A scene baked from a view-dependent representation (``scene.neural``, e.g. Smol-GS) is
+    rendered exactly from that representation unless ``baked=True``."""
     cams = [cameras] if isinstance(cameras, Camera) else list(cameras)
     width = width or cams[0].width
     height = height or cams[0].height
+    if scene.neural is not None and not baked:
+        return scene.neural.render(cams, width, height, background=background, with_depth=with_depth)
     cams = [c if (c.width, c.height) == (width, height) else c.scaled(width, height) for c in cams]
     g = scene.activated()
     degree = scene.sh_degree if sh_degree is None else min(sh_degree, scene.sh_degree)

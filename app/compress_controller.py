@@ -1,0 +1,315 @@
+"""Runs compression sweeps for the studio window: the Compress panel -> engine.rd.rd_sweep.
+
+Thin (DESIGN.md): the engine encodes, decodes and measures; this class only runs the sweep
+through app.workers, keeps what it yields and shows it:
+
+- "Prepare levels" runs ``rd_sweep`` on the current scene A (its *source*) in a worker. Pass 1
+  yields every point's decoded scene within seconds (ladder levels first, then the baselines):
+  they are cached by ``(codec, level)`` (``("ladder", 1..8)``, ``("spz", None)``, ...). Pass 2
+  yields the same points again with PSNR/SSIM against the source's own renders.
+- The slider (or a click on a plot point or table row) *selects* a point. One Document,
+  "compressed: <source> L<k>", shows the selected point's cached scene: created on the first
+  selection and made A, afterwards only its scene is swapped (Workspace.replace_scene), so the
+  viewport keeps its camera and just uploads the new splats. Selecting a point that is not
+  decoded yet shows "preparing…" and the document follows when the point arrives; nothing here
+  ever waits for the worker.
+- "Compare with original": A = the source, B = the compressed document, split view.
+- "Save RD JSON…" writes the sweep's result (schema splatlab.rd/1, as ``splatlab rd`` writes it)
+  atomically.
+- The sweep is cancelled when the source changes (another scene becomes A, the source is
+  closed, or a live job replaces its scene) and when the window closes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from app import workers
+from app.documents import Document
+from app.panels.compress_panel import point_name
+from engine.io.atomic import atomic_write_text
+from engine.jobs import Progress
+from engine.rd import BASELINES, rd_sweep
+
+SHUTDOWN_WAIT_MS = 60_000  # closing the window waits this long for the current point to end
+PREFIX = "compressed: "
+
+
+class CompressController(QObject):
+    state_changed = Signal(str)  # the panel's states: idle preparing measuring cancelling
+    point_ready = Signal(object)  # (codec, level): its decoded scene is cached (pass 1)
+    point_measured = Signal(object)  # (codec, level): its PSNR/SSIM arrived (pass 2)
+    shown = Signal(object)  # (codec, level) whose scene the compressed Document now shows
+    finished = Signal(object)  # the RD dict
+    cancelled = Signal()
+    failed = Signal(str)
+
+    def __init__(self, window, panel, views: int = 8, size: int = 512, baselines=BASELINES):
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.views = views  # orbit views for PSNR/SSIM (pass 2)
+        self.size = size  # their size in pixels
+        self.baselines = tuple(baselines)
+        self.job = None  # the running JobHandle
+        self.source: Document | None = None  # the scene the cache belongs to
+        self._source_scene = None  # ... and the scene object it had then
+        self.scenes: dict[tuple, object] = {}  # (codec, level) -> decoded GaussianScene
+        self.points: dict[tuple, dict] = {}  # (codec, level) -> rd point (bytes, ratio, psnr, ...)
+        self.result: dict | None = None  # the finished sweep
+        self.document: Document | None = None  # "compressed: <source> L<k>"
+        self.shown_key: tuple | None = None  # what self.document shows
+        self.selected: tuple = ("ladder", panel.level())
+        panel.prepare_requested.connect(self.prepare)
+        panel.cancel_requested.connect(self.cancel)
+        panel.level_changed.connect(lambda level: self.select(("ladder", int(level))))
+        panel.point_chosen.connect(self.select)
+        panel.compare_requested.connect(self.compare_with_original)
+        panel.save_requested.connect(self.save_rd_dialog)
+        window.workspace.subscribe(self._workspace_changed)
+        self._workspace_changed()
+
+    @property
+    def state(self) -> str:
+        return self.panel.state
+
+    def _set_state(self, state: str) -> None:
+        self.panel.set_state(state)
+        self.state_changed.emit(state)
+
+    def is_running(self) -> bool:
+        return self.job is not None
+
+    def measured(self) -> int:
+        """How many points have PSNR/SSIM so far."""
+        return sum(1 for p in self.points.values() if p.get("psnr") is not None)
+
+    # ------------------------------------------------------------------ questions (tests replace these)
+    def ask_save_path(self) -> str:
+        start = self.window.qsettings.value("lastDir", os.getcwd())
+        stem = os.path.splitext(self.source.name)[0] if self.source else "rd"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save RD JSON", os.path.join(start, f"{stem}-rd.json"),
+                                              "RD JSON (*.json)")  # fmt: skip
+        return path
+
+    # ------------------------------------------------------------------ commands
+    def prepare(self) -> None:
+        """Start the sweep on the current scene (the original, when A shows a compressed level)."""
+        if self.job is not None:
+            return
+        ws = self.window.workspace
+        source = ws.a
+        if source is not None and source is self.document and self.source in ws.documents:
+            source = self.source
+        if source is None:
+            self.window.report_error("Cannot prepare levels", "open a scene first")
+            return
+        if source.scene.count == 0:
+            self.window.report_error("Cannot prepare levels", f"{source.name} has no splats")
+            return
+        if source is not self.source or source.scene is not self._source_scene:
+            self._forget()
+        self.source, self._source_scene = source, source.scene
+        self.result = None
+        self.panel.set_result_ready(False)
+        self.panel.set_source(self._source_text())
+        scene, path = source.scene, source.path
+        views, size, baselines = self.views, self.size, self.baselines
+        job = workers.start(lambda token: rd_sweep(scene, None, views=views, size=size, baselines=baselines,
+                                                   cancel=token, scene_path=path), self)  # fmt: skip
+        self.job = job
+        job.progress.connect(lambda p, job=job: self._on_progress(job, p))
+        job.finished.connect(lambda result, job=job: self._on_finished(job, result))
+        job.failed.connect(lambda msg, bad, job=job: self._on_failed(job, msg))
+        job.cancelled.connect(lambda job=job: self._on_cancelled(job))
+        job.done.connect(lambda job=job: self._job_done(job))
+        self.panel.show_progress(0, 1, f"Encoding {source.name} at every level…")
+        self._set_state("preparing")
+        self.window.docks["Compress"].show()
+        self.window.docks["Compress"].raise_()
+        self.select(self.selected)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.panel.show_message("Cancelling…")
+            self._set_state("cancelling")
+
+    def shutdown(self, ms: int = SHUTDOWN_WAIT_MS) -> None:
+        """At window close: cancel a running sweep and wait for its current point."""
+        if self.job is not None:
+            job = self.job
+            job.cancel()
+            job.wait(ms)
+
+    def select(self, key) -> None:
+        """Show point ``key`` ((codec, level)) now if it is decoded, else as soon as it is."""
+        key = (key[0], None if key[1] is None else int(key[1]))
+        self.selected = key
+        self.panel.show_selected(key)
+        if key in self.scenes:
+            self._show(key)
+        elif self.job is not None:
+            self.panel.show_message(f"{point_name(key)}: preparing…")
+        elif self.source is None:
+            self.panel.show_message(f"{point_name(key)}: press Prepare levels first.")
+
+    def compare_with_original(self) -> None:
+        """A = the original, B = the point shown, split view."""
+        ws = self.window.workspace
+        if self.source is None or self.source not in ws.documents:
+            self.window.report_error("Cannot compare", "prepare the levels of a scene first")
+            return
+        if self.document is None or self.document not in ws.documents:
+            if self.selected not in self.scenes:
+                self.panel.show_message(f"{point_name(self.selected)} is not ready yet.")
+                return
+            self._show(self.selected)
+        ws.set_a(self.source)
+        ws.set_b(self.document)
+        self.window.set_compare_mode("split")
+
+    def save_rd_dialog(self) -> None:
+        if self.result is None:
+            return
+        path = self.ask_save_path()
+        if path:
+            self.save_rd(path)
+
+    def save_rd(self, path: str) -> bool:
+        """Write the sweep's result as JSON (temporary file, then rename)."""
+        if self.result is None:
+            self.window.report_error("Cannot save RD JSON", "no finished sweep to save")
+            return False
+        try:
+            atomic_write_text(path, json.dumps(self.result, indent=2) + "\n")
+        except OSError as e:
+            self.window.report_error("Cannot save RD JSON", f"{path}: {e.strerror or e}")
+            return False
+        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def export_hint(self, doc: Document) -> dict:
+        """What the Export dialog should preselect for ``doc``: the ladder level the compressed
+        document shows (with its exact size) or, for the source, the exact sizes of its levels."""
+        if doc is None or self.source is None:
+            return {}
+        ladder_bytes = {k[1]: p["bytes"] for k, p in self.points.items() if k[0] == "ladder"}
+        stem = os.path.splitext(self.source.name)[0] or "scene"
+        if doc is self.document and self.shown_key is not None:
+            codec, level = self.shown_key
+            if codec == "ladder":
+                return {"level": level, "name": f"{stem}-L{level}", "known_bytes": {level: ladder_bytes.get(level)}}
+            return {"name": f"{stem}-{codec}"}
+        if doc is self.source and doc.scene is self._source_scene:
+            return {"known_bytes": ladder_bytes}
+        return {}
+
+    # ------------------------------------------------------------------ showing a point
+    def _show(self, key) -> None:
+        ws = self.window.workspace
+        scene, point = self.scenes[key], self.points[key]
+        name = f"{PREFIX}{self.source.name} {point_name(key)}"
+        doc = self.document
+        self.shown_key = key
+        if doc is None or doc not in ws.documents:
+            doc = self.document = Document(name, scene, None, point["bytes"])
+            ws.add(doc, make_current=True)
+        else:
+            doc.name, doc.file_bytes = name, point["bytes"]
+            if ws.a is doc or ws.b is doc:
+                ws.replace_scene(doc, scene)
+            else:
+                doc.scene = scene
+                ws.set_a(doc)
+        self.panel.show_message(f"Showing {point_name(key)}: {doc.label}")
+        self.shown.emit(key)
+
+    # ------------------------------------------------------------------ the job
+    def _job_done(self, job) -> None:
+        if self.job is job:
+            self.job = None
+            if self.state != "idle":
+                self._set_state("idle")
+
+    def _on_progress(self, job, p: Progress) -> None:
+        if job is not self.job:
+            return  # a cancelled sweep's last steps
+        self.panel.show_progress(p.step, p.total, p.message)
+        pv = p.preview
+        if not isinstance(pv, dict) or "point" not in pv:
+            if self.state == "preparing":  # "rendering the reference views": pass 2 begins
+                self._set_state("measuring")
+            return
+        key = (pv["codec"], pv["point"]["level"])
+        self.points[key] = dict(pv["point"])  # a copy: the worker fills in PSNR on its own dict
+        self.panel.set_point(key, self.points[key])
+        if "scene" in pv:
+            self.scenes[key] = pv["scene"]
+            self.point_ready.emit(key)
+            if key == self.selected:
+                self._show(key)
+        else:
+            if self.state == "preparing":
+                self._set_state("measuring")
+            self.point_measured.emit(key)
+
+    def _on_finished(self, job, result) -> None:
+        if job is not self.job:
+            return
+        self.result = result
+        self.panel.set_result_ready(True)
+        n = sum(len(c["points"]) for c in result["curves"])
+        self.panel.show_message(f"Done: {n} points measured on {result['reference']['views']} views.")
+        self.finished.emit(result)
+
+    def _on_failed(self, job, message: str) -> None:
+        if job is not self.job:
+            return
+        self.panel.show_message("The sweep stopped with an error.")
+        self.window.report_error("Compression failed", message)
+        self.failed.emit(message)
+
+    def _on_cancelled(self, job) -> None:
+        if job is not self.job:
+            return  # cancelled by _forget, which said so already
+        self.panel.show_message("Cancelled." + (" The decoded levels stay available." if self.scenes else ""))
+        self.cancelled.emit()
+
+    # ------------------------------------------------------------------ the source changes
+    def _source_text(self) -> str:
+        ws = self.window.workspace
+        doc = self.source if self.source is not None and self.source in ws.documents else ws.a
+        if doc is None:
+            return "No scene open."
+        return f"Scene: {doc.name} · {doc.scene.count:,} splats · SH degree {doc.scene.sh_degree}"
+
+    def _forget(self) -> None:
+        """Cancel the sweep and empty the cache (the compressed document stays open as it is)."""
+        job, self.job = self.job, None  # a cancelled job's remaining signals are ignored
+        if job is not None:
+            job.cancel()
+        self.source, self._source_scene = None, None
+        self.scenes.clear()
+        self.points.clear()
+        self.result = None
+        self.document, self.shown_key = None, None
+        self.panel.clear_points()
+        self.panel.set_result_ready(False)
+        if job is not None:
+            self._set_state("idle")
+            self.cancelled.emit()
+
+    def _workspace_changed(self) -> None:
+        ws = self.window.workspace
+        if self.source is not None:
+            gone = self.source not in ws.documents or self.source.scene is not self._source_scene
+            moved = ws.a is not None and ws.a is not self.source and ws.a is not self.document
+            if gone or moved:
+                self._forget()
+                self.panel.show_message("The scene changed: press Prepare levels to compress it.")
+        self.panel.set_source(self._source_text())

@@ -1,0 +1,369 @@
+"""Compress: prepare the ladder levels of the current scene, scrub them with a slider, read their
+size and fidelity in a table and an RD plot, compare one with the original, save the sweep.
+
+Thin: the panel only shows what app/compress_controller.py gives it (points keyed by
+``(codec, level)``: ``("ladder", 1..8)`` for the ladder, ``(codec, None)`` for a baseline) and
+emits what the user asks for. The plot is pyqtgraph: x = bits per Gaussian or compression ratio
+(log axis), y = PSNR; one curve per codec, the current point ringed; clicking a point (or a table
+row) chooses it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+                               QPushButton, QSlider, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)  # fmt: skip
+
+from app.documents import human_bytes
+from engine.codec import DEFAULT_LEVEL, ladder
+from engine.rd import BASELINES, LABELS
+
+STATES = ("idle", "preparing", "measuring", "cancelling")
+X_AXES = [("bits per Gaussian", "bits_per_gaussian"), ("compression ratio (vs PLY)", "ratio")]
+COLUMNS = ["Point", "Size", "Ratio", "Bits/G", "Splats", "PSNR", "SSIM"]
+SHORT = {"ladder": "L", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply": "compressed.ply", "sog": "SOG"}
+COLORS = {"ladder": (255, 170, 60), "fp16_ply": (150, 150, 150), "spz": (90, 170, 255),
+          "compressed_ply": (120, 220, 120), "sog": (220, 120, 220)}  # fmt: skip
+SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star"}
+HIGHLIGHT = (255, 230, 0)
+LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
+
+
+def _row_order(key) -> tuple:
+    """Ladder levels first (1..8), then the baselines in BASELINES order."""
+    codec, level = key
+    if codec == "ladder":
+        return (0, level)
+    return (1, BASELINES.index(codec) if codec in BASELINES else len(BASELINES))
+
+
+def point_name(key) -> str:
+    """("ladder", 6) -> "L6"; ("spz", None) -> "SPZ v4"."""
+    codec, level = key
+    return f"L{level}" if codec == "ladder" else SHORT.get(codec, codec)
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(float(v))
+
+
+def _db(v) -> str:
+    if v is None:
+        return "…"
+    return f"{v:.2f} dB" if math.isfinite(v) else "lossless"
+
+
+def describe(key, point: dict | None) -> str:
+    """One line about a point: size, ratio, bits per Gaussian, PSNR/SSIM as far as known."""
+    if point is None:
+        return f"{point_name(key)}: preparing…"
+    parts = [point_name(key), human_bytes(point["bytes"]), f"{point['ratio']:.1f}x smaller than PLY",
+             f"{point['bits_per_gaussian']:.1f} bits/Gaussian", f"{point['count']:,} splats"]  # fmt: skip
+    if point.get("psnr") is None:
+        parts.append("PSNR measuring…")
+    else:
+        parts.append(f"PSNR {_db(point['psnr'])}")
+        if _finite(point.get("ssim")):
+            parts.append(f"SSIM {point['ssim']:.4f}")
+    return " · ".join(parts)
+
+
+class CompressPanel(QWidget):
+    prepare_requested = Signal()
+    cancel_requested = Signal()
+    level_changed = Signal(int)  # the slider (1..8)
+    point_chosen = Signal(object)  # (codec, level) from the plot or the table
+    compare_requested = Signal()
+    save_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.state = "idle"
+        self.source = QLabel("No scene open.")
+        self.source.setObjectName("compressSource")
+        self.source.setWordWrap(True)
+        self.prepare_button = QPushButton("Prepare levels")
+        self.prepare_button.setObjectName("compressPrepare")
+        self.prepare_button.setToolTip("Encode and decode the current scene at every ladder level and with "
+                                       "the baseline codecs (seconds), then measure PSNR/SSIM in the background")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("compressCancel")
+        self.prepare_button.clicked.connect(self.prepare_requested.emit)
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.prepare_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("Press Prepare levels to compress the current scene at levels "
+                             f"{ladder.MIN_LEVEL}-{ladder.MAX_LEVEL}.")  # fmt: skip
+        self.status.setObjectName("compressStatus")
+        self.status.setWordWrap(True)
+
+        # ------------------------------------------------------------------ the level slider
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setObjectName("compressLevel")
+        self.slider.setRange(ladder.MIN_LEVEL, ladder.MAX_LEVEL)
+        self.slider.setValue(DEFAULT_LEVEL)
+        self.slider.setPageStep(1)
+        self.slider.setTickPosition(QSlider.TicksBelow)
+        self.slider.setTickInterval(1)
+        self.slider.valueChanged.connect(self.level_changed.emit)
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel(f"{ladder.MIN_LEVEL} (near-lossless)"))
+        ends.addStretch(1)
+        ends.addWidget(QLabel(f"{ladder.MAX_LEVEL} (smallest)"))
+        self.current = QLabel(describe(("ladder", DEFAULT_LEVEL), None))
+        self.current.setObjectName("compressCurrent")
+        self.current.setWordWrap(True)
+        self.current.setStyleSheet("font-weight: bold;")
+        self.compare_button = QPushButton("Compare with original")
+        self.compare_button.setObjectName("compressCompare")
+        self.compare_button.setToolTip("A = the original, B = the level shown, split view")
+        self.save_button = QPushButton("Save RD JSON…")
+        self.save_button.setObjectName("compressSave")
+        self.compare_button.clicked.connect(self.compare_requested.emit)
+        self.save_button.clicked.connect(self.save_requested.emit)
+        actions = QHBoxLayout()
+        actions.addWidget(self.compare_button)
+        actions.addWidget(self.save_button)
+
+        # ------------------------------------------------------------------ table
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("compressTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._row_chosen)
+        self._rows: list[tuple] = []  # row -> key
+
+        # ------------------------------------------------------------------ RD plot
+        self.x_axis = QComboBox()
+        self.x_axis.setObjectName("compressXAxis")
+        for label, key in X_AXES:
+            self.x_axis.addItem(label, key)
+        self.x_axis.currentIndexChanged.connect(self._x_axis_changed)
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("compressPlot")
+        self.plot.setMinimumHeight(160)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("left", "PSNR (dB)")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot.setLogMode(x=True, y=False)
+        # 1-2-5 labels on the log axis (pyqtgraph's own minor labels run into each other)
+        self.plot.getAxis("bottom").setTicks([[(math.log10(v), f"{v:g}") for v in LOG_TICKS], []])
+        self.legend = self.plot.addLegend(offset=(5, 5), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 160))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._curve_keys: dict[str, list[tuple]] = {}  # codec -> key of each plotted point, in order
+        self.highlight = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=18, symbolBrush=None,
+                                         symbolPen=pg.mkPen(HIGHLIGHT, width=3))  # fmt: skip
+        self.highlight.setZValue(10)
+        self._highlight_xy: tuple[float, float] | None = None
+        self.plot.addItem(self.highlight)
+        self.points: dict[tuple, dict] = {}
+        self.selected: tuple = ("ladder", DEFAULT_LEVEL)
+        self._x_axis_changed()
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("x axis"))
+        row.addWidget(self.x_axis, 1)
+        bottom_layout.addLayout(row)
+        bottom_layout.addWidget(self.plot, 1)
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.source)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Level"))
+        layout.addWidget(self.slider)
+        layout.addLayout(ends)
+        layout.addWidget(self.current)
+        layout.addLayout(actions)
+        layout.addWidget(splitter, 1)
+        self.set_state("idle")
+        self.set_result_ready(False)
+
+    # ------------------------------------------------------------------ state
+    def set_state(self, state: str) -> None:
+        """idle | preparing (pass 1: encoding) | measuring (pass 2: PSNR) | cancelling."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        self.state = state
+        self.prepare_button.setEnabled(state == "idle")
+        self.cancel_button.setEnabled(state in ("preparing", "measuring"))
+        if state == "idle":
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if self.points else 0)
+
+    def set_result_ready(self, ready: bool) -> None:
+        self.save_button.setEnabled(ready)
+
+    def set_source(self, text: str) -> None:
+        self.source.setText(text)
+
+    def show_message(self, text: str) -> None:
+        self.status.setText(text)
+
+    def show_progress(self, step: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(min(int(step), max(int(total), 1)))
+        self.status.setText(message)
+
+    def level(self) -> int:
+        return self.slider.value()
+
+    # ------------------------------------------------------------------ points
+    def clear_points(self) -> None:
+        self.points.clear()
+        self._rows.clear()
+        self.table.setRowCount(0)
+        for curve in self.curves.values():
+            self.plot.removeItem(curve)
+        self.curves.clear()
+        self._curve_keys.clear()
+        self.legend.clear()
+        self.highlight.setData([], [])
+        self.show_selected(self.selected)
+
+    def set_point(self, key: tuple, point: dict) -> None:
+        """A point arrived (pass 1: size) or was measured (pass 2: PSNR/SSIM)."""
+        self.points[key] = point
+        if key not in self._rows:
+            self._rows.append(key)
+            self._rows.sort(key=_row_order)
+            self.table.setRowCount(len(self._rows))
+            for r, k in enumerate(self._rows):
+                self._fill_row(r, k)
+        else:
+            self._fill_row(self._rows.index(key), key)
+        self._replot(key[0])
+        self.show_selected(self.selected)
+
+    def _fill_row(self, r: int, key: tuple) -> None:
+        p = self.points.get(key)
+        name = point_name(key) if key[0] != "ladder" else f"L{key[1]}"
+        cells = [name, "", "", "", "", "", ""]
+        if p is not None:
+            cells[1:] = [human_bytes(p["bytes"]), f"{p['ratio']:.1f}x", f"{p['bits_per_gaussian']:.1f}",
+                         f"{p['count']:,}", _db(p.get("psnr")),
+                         "…" if p.get("ssim") is None else f"{p['ssim']:.4f}"]  # fmt: skip
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if c:
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            if key[0] != "ladder":
+                item.setToolTip(LABELS.get(key[0], key[0]))
+            self.table.setItem(r, c, item)
+
+    def _x_axis_changed(self) -> None:
+        self.plot.setLabel("bottom", self.x_axis.currentText())
+        # the legend goes where no codec reaches: high PSNR at few bits (top left) / a large ratio (top right)
+        self.legend.setOffset((5, 5) if self.x_axis.currentData() == "bits_per_gaussian" else (-5, 5))
+        for codec in list(self.curves):
+            self._replot(codec)
+        self._update_highlight()
+
+    def _xy(self, point: dict) -> tuple[float, float] | None:
+        x, y = point.get(self.x_axis.currentData()), point.get("psnr")
+        if not (_finite(x) and _finite(y)) or float(x) <= 0:
+            return None
+        return float(x), float(y)
+
+    def _replot(self, codec: str) -> None:
+        keys = sorted((k for k in self.points if k[0] == codec), key=lambda k: (k[1] is None, k[1] or 0))
+        xs, ys, plotted = [], [], []
+        for k in keys:
+            xy = self._xy(self.points[k])
+            if xy is not None:
+                xs.append(xy[0])
+                ys.append(xy[1])
+                plotted.append(k)
+        curve = self.curves.get(codec)
+        if curve is None:
+            color = COLORS.get(codec, (200, 200, 200))
+            curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5) if codec == "ladder" else None,
+                                    symbol=SYMBOLS.get(codec, "o"), symbolSize=9, symbolBrush=pg.mkBrush(color),
+                                    symbolPen=pg.mkPen("k", width=0.5), name=LABELS.get(codec, codec))  # fmt: skip
+            curve.sigPointsClicked.connect(lambda item, points, ev, codec=codec: self._plot_clicked(codec, points))
+            self.plot.addItem(curve)
+            self.curves[codec] = curve
+        curve.setData(np.asarray(xs, np.float64), np.asarray(ys, np.float64))
+        self._curve_keys[codec] = plotted
+
+    def _plot_clicked(self, codec: str, points) -> None:
+        if len(points) == 0:
+            return
+        keys = self._curve_keys.get(codec, [])
+        i = points[0].index()
+        if 0 <= i < len(keys):
+            self.point_chosen.emit(keys[i])
+
+    def _row_chosen(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows and rows[0].row() < len(self._rows):
+            key = self._rows[rows[0].row()]
+            if key != self.selected:
+                self.point_chosen.emit(key)
+
+    def plotted_points(self, codec: str) -> list[tuple[tuple, float, float]]:
+        """(key, x, y) of each point the plot shows for ``codec`` (data coordinates, not log)."""
+        out = []
+        for k in self._curve_keys.get(codec, []):
+            xy = self._xy(self.points[k])
+            if xy is not None:
+                out.append((k, *xy))
+        return out
+
+    # ------------------------------------------------------------------ the current point
+    def show_selected(self, key: tuple) -> None:
+        """The point the viewport shows (or will show when it is ready): slider, table row,
+        the label under the slider and the ring in the plot follow it."""
+        self.selected = key
+        if key[0] == "ladder" and self.slider.value() != key[1]:
+            self.slider.blockSignals(True)
+            self.slider.setValue(key[1])
+            self.slider.blockSignals(False)
+        self.current.setText(describe(key, self.points.get(key)))
+        self.table.blockSignals(True)
+        if key in self._rows:
+            self.table.selectRow(self._rows.index(key))
+        else:
+            self.table.clearSelection()
+        self.table.blockSignals(False)
+        self._update_highlight()
+
+    def _update_highlight(self) -> None:
+        p = self.points.get(self.selected)
+        xy = self._xy(p) if p is not None else None
+        self._highlight_xy = xy
+        if xy is None:
+            self.highlight.setData([], [])
+        else:
+            self.highlight.setData([xy[0]], [xy[1]])
+
+    def highlighted(self) -> tuple[float, float] | None:
+        """The ringed point in data coordinates (not log), or None when it is not plotted yet."""
+        return self._highlight_xy

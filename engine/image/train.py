@@ -1,0 +1,400 @@
+"""Compress an image into a ``.sgi`` file: the SmartSplat fit plus a real codec (a job).
+
+Per tile (``engine.image.tiles``), in coding order:
+
+1. Budget: the tile's share of the file's bits (what earlier tiles left unspent or overspent is
+   carried over) gives a Gaussian count through a model of the coded size per Gaussian
+   (:func:`bits_estimate`; §4.3's fixed 56 bits per Gaussian is replaced by what the entropy
+   coder actually spends).
+2. Initialisation A/B/C (§4.4; ``engine.image.init``) inside the tile's core.
+3. Training (§4.5): Adam (eps 1e-15), loss 0.8·L1 + 0.2·(1 − SSIM) on the clamped render plus
+   the fixed background of the tiles coded before. §4.5 runs 50 000 steps at constant rates;
+   short runs here use larger rates with a cosine decay (``TrainConfig``).
+4. Quantisation-aware fine-tuning (§4.6 / §4.8): the last ``qat_fraction`` of the steps render
+   the quantised Gaussians (straight-through estimators; ``engine.image.quantize``).
+5. Encoding, then rate control: while the tile's bytes exceed its budget, the Gaussians with the
+   least energy (|c|·s₁s₂) are dropped, the rest fine-tuned briefly, and the tile re-encoded.
+6. The tile is decoded from its own bytes and added to the canvas, the background of the tiles
+   that follow; the file's reconstruction is exactly what the decoder will produce.
+
+The job yields ``engine.jobs.Progress`` and honours a ``CancelToken``; the file is written
+atomically at the end (a cancelled job leaves nothing).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.errors import InputError
+from engine.image import codec
+from engine.image.gaussians import MAX_LOG_SCALE, MIN_LOG_SCALE, Gaussians2D, conic, parse_rate
+from engine.image.init import initialize
+from engine.image.loss import loss_fn
+from engine.image.quantize import QuantSpec, Quantizer, dequantize
+from engine.image.rasterize import rasterize
+from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights, layout
+from engine.io.atomic import atomic_write_bytes
+from engine.jobs import CancelToken, Progress
+
+CPU_ITERATIONS = 500
+CUDA_ITERATIONS = 10_000
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one compression run. ``iterations`` counts every step of a tile (float
+    training plus quantisation-aware fine-tuning)."""
+
+    bpp: float
+    iterations: int | None = None  # None: CPU_ITERATIONS on a CPU, CUDA_ITERATIONS on CUDA
+    qat_fraction: float = 0.25
+    ssim_weight: float = 0.2  # §4.5: 0.8 L1 + 0.2 (1 - SSIM)
+    lr_xy: float = 0.05  # px per step (§4.5: 1e-4 in [-1, 1] units, for 50k steps)
+    lr_scale: float = 0.02  # log-scale per step (§4.5: 5e-2 px)
+    lr_theta: float = 0.02  # rad per step (§4.5: 1e-3 on a sigmoid logit)
+    lr_color: float = 0.01  # per step (§4.5: 5e-3)
+    lr_final: float = 0.1  # the cosine decay ends at this fraction of the rates
+    qat_lr: float = 0.3  # fine-tuning rates, as a fraction of the starting rates
+    tile_size: int = DEFAULT_TILE
+    margin: int = DEFAULT_MARGIN
+    spec: QuantSpec = field(default_factory=QuantSpec)
+    seed: int = 0
+    device: str = "auto"
+    preview_s: float = 0.0  # yield a preview image at most this often (0: never)
+
+    def resolved(self) -> "TrainConfig":
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError(None, "--device cuda: no CUDA device is available")
+        if device not in ("cpu", "cuda"):
+            raise InputError(None, f"unknown device {device!r} (auto, cpu or cuda)")
+        iters = self.iterations if self.iterations is not None else (CUDA_ITERATIONS if device == "cuda" else CPU_ITERATIONS)
+        if not 1 <= iters <= 10_000_000:
+            raise InputError(None, f"--iterations {iters} is out of range (1 to 10,000,000)")
+        if not 64 <= self.tile_size <= codec.MAX_SIDE or not 0 <= self.margin <= min(256, self.tile_size // 2):
+            raise InputError(None, f"tile size {self.tile_size} / margin {self.margin} out of range")
+        parse_rate(bpp=self.bpp)
+        return replace(self, device=device, iterations=iters)
+
+
+@dataclass
+class CompressResult:
+    path: str | None
+    data: bytes  # the whole .sgi file
+    width: int
+    height: int
+    image: np.ndarray  # decoded [H, W, 3] uint8 (what decompress produces)
+    gaussians: int
+    seconds: float
+    psnr: float
+    ms_ssim: float | None  # None for images of 160 px or less on a side
+    target_bpp: float
+    iterations: int
+    tiles: int
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return len(self.data) * 8 / (self.width * self.height)
+
+    def summary(self) -> dict:
+        return {"output": self.path, "bytes": self.bytes, "bpp": self.bpp, "target_bpp": self.target_bpp,
+                "psnr": self.psnr, "ms_ssim": self.ms_ssim, "gaussians": self.gaussians, "tiles": self.tiles,
+                "width": self.width, "height": self.height, "iterations": self.iterations,
+                "seconds": self.seconds}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- rate model
+SHAPE_BITS = 12.0  # measured: q1, q1 - q2 and the angle, entropy-coded, per Gaussian
+COLOR_EFFICIENCY = 0.92  # entropy-coded colour indices, as a fraction of log2(codes) per stage
+POSITION_OVERHEAD = 0.3  # exp-Golomb over the entropy of sorted uniform keys, bits
+
+
+def codes_for(count: int) -> int:
+    """Codewords per colour stage for a tile of ``count`` Gaussians (more Gaussians pay for
+    larger codebooks): 16 ... 256."""
+    return int(2 ** min(8, max(4, round(math.log2(max(count, 1)) / 2 + 0.5))))
+
+
+def bits_estimate(count: int, area: float, spec: QuantSpec, codes: int | None = None) -> float:
+    """Model of a tile's coded size in bits: positions cost about log₂(e·A·4^p/N) each (an
+    unordered set of N points on A·4^p grid cells, sorted and delta-coded), shapes SHAPE_BITS,
+    colours a fraction of log₂ K per stage; plus the side information."""
+    if count <= 0:
+        return 8.0
+    k = codes or codes_for(count)
+    cells = area * 4.0**spec.pos_frac_bits
+    pos = math.log2(math.e * cells / count) + POSITION_OVERHEAD if cells > count else 1.0
+    per = pos + SHAPE_BITS + COLOR_EFFICIENCY * spec.stages * math.log2(k)
+    models = 8 * (3 + spec.stages) * 2 + 5 * (40 + 64 * 3 + spec.stages * k)  # model headers + 5-bit codes
+    side = 8 * (2 + 8 + 4 * spec.stages + 3 * spec.stages * k + 2) + models
+    return count * per + side
+
+
+def count_for_bits(bits: float, area: float, spec: QuantSpec) -> int:
+    """Largest N whose estimated size fits ``bits`` (bisection on the monotone estimate)."""
+    lo, hi = 0, max(1, int(area * 4.0**spec.pos_frac_bits) // 2)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if bits_estimate(mid, area, spec) <= bits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# ---------------------------------------------------------------------------- one tile
+class _Params:
+    """Leaf tensors of a tile's Gaussians and their Adam optimiser."""
+
+    def __init__(self, g: Gaussians2D, cfg: TrainConfig, device):
+        self.xy = g.xy.to(device).clone().requires_grad_()
+        self.log_scale = g.log_scale.to(device).clone().requires_grad_()
+        self.theta = g.theta.to(device).clone().requires_grad_()
+        self.color = g.color.to(device).clone().requires_grad_()
+        self.base = [cfg.lr_xy, cfg.lr_scale, cfg.lr_theta, cfg.lr_color]
+        self.opt = torch.optim.Adam([{"params": [t], "lr": lr} for t, lr in zip(self.tensors(), self.base)], eps=1e-15)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.xy, self.log_scale, self.theta, self.color]
+
+    def gaussians(self) -> Gaussians2D:
+        return Gaussians2D(self.xy, self.log_scale, self.theta, self.color)
+
+    def set_lr(self, factor: float) -> None:
+        for group, lr in zip(self.opt.param_groups, self.base):
+            group["lr"] = lr * factor
+
+    @torch.no_grad()
+    def clamp(self, width: int, height: int) -> None:
+        self.xy[:, 0].clamp_(0.0, width - 1e-3)
+        self.xy[:, 1].clamp_(0.0, height - 1e-3)
+        self.log_scale.clamp_(MIN_LOG_SCALE, MAX_LOG_SCALE)
+
+    def keep(self, index: torch.Tensor, cfg: TrainConfig, device) -> "_Params":
+        g = Gaussians2D(*(t.detach()[index] for t in self.tensors()))
+        return _Params(g, cfg, device)
+
+
+def _psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    mse = float(torch.mean((pred.detach() - target) ** 2))
+    return 99.0 if mse <= 0 else -10.0 * math.log10(mse)
+
+
+class _TileFit:
+    """Training, QAT, encoding and rate control of one tile (a sub-job of :func:`compress_job`)."""
+
+    def __init__(self, tile, target, background, budget_bits: float, cfg: TrainConfig, spec: QuantSpec):
+        self.tile, self.cfg, self.spec = tile, cfg, spec
+        self.device = torch.device(cfg.device)
+        self.target = target.to(self.device)  # [h, w, 3] float in [0, 1]
+        self.background = background.to(self.device)  # [h, w, 3] earlier tiles, decoded
+        self.budget_bits = budget_bits
+        self.w, self.h = tile.width, tile.height
+        core = tile.core_mask()
+        self.area = float(core.sum())
+        self.count = max(1, count_for_bits(budget_bits * 1.03, self.area, spec))  # pruning trims the rest
+        self.core = core
+
+    def _render(self, g: Gaussians2D) -> torch.Tensor:
+        img = rasterize(g.xy, conic(g.log_scale, g.theta), g.color, self.w, self.h)
+        return (img + self.background).clamp(0.0, 1.0)
+
+    def _step(self, p: _Params, quant: Quantizer | None):
+        g = p.gaussians()
+        if quant is not None:
+            g = quant.apply(g)
+        pred = self._render(g)
+        loss = loss_fn(pred, self.target, self.cfg.ssim_weight)
+        p.opt.zero_grad(set_to_none=True)
+        if quant is not None:
+            quant.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        p.opt.step()
+        if quant is not None:
+            quant.opt.step()
+            quant.update(p.gaussians())
+        p.clamp(self.w, self.h)
+        return float(loss.detach()), pred
+
+    def run(self, cancel: CancelToken, report):
+        """Generator: yields (steps done, metrics, preview or None); returns (bytes, decoded Gaussians)."""
+        cfg = self.cfg
+        total = cfg.iterations
+        n_qat = min(total, max(1, round(total * cfg.qat_fraction))) if total > 1 else 0
+        n_float = total - n_qat
+        g0 = initialize(self.target.cpu(), self.count, seed=cfg.seed + self.tile.index, region=self.core)
+        p = _Params(g0, cfg, self.device)
+        metrics = {}
+        for i in range(n_float):
+            cancel.check()
+            t = i / max(n_float - 1, 1)
+            p.set_lr(cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
+            loss, pred = self._step(p, None)
+            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
+            yield 1, metrics, pred
+        # quantisation-aware fine-tuning (canonical shapes first: one grid for both scales)
+        with torch.no_grad():
+            canon = p.gaussians().detach().canonical()
+        p = _Params(canon, cfg, self.device)
+        p.set_lr(cfg.qat_lr)
+        quant = Quantizer(canon, self.spec, (self.w, self.h), seed=cfg.seed + self.tile.index, device=self.device)
+        for i in range(n_qat):
+            cancel.check()
+            loss, pred = self._step(p, quant)
+            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
+            yield 1, metrics, pred
+        # encode; while over budget: prune the least energetic Gaussians, fine-tune, re-encode
+        fine = max(2, n_qat // 4)
+        for attempt in range(6):
+            cancel.check()
+            sym, side = quant.finalize(p.gaussians().detach())
+            data = codec.encode_tile(sym, side, self.spec, self.tile)
+            bits = 8 * len(data)
+            n = p.xy.shape[0]
+            if bits <= self.budget_bits or n <= 1:
+                break
+            per = bits / n
+            drop = min(n - 1, math.ceil((bits - self.budget_bits) / per * 1.02) + 1)
+            with torch.no_grad():
+                energy = p.color.detach().norm(dim=-1) * torch.exp(p.log_scale.detach().sum(-1))
+            keep = torch.sort(torch.argsort(energy, descending=True)[: n - drop]).values
+            p = p.keep(keep, cfg, self.device)
+            p.set_lr(cfg.qat_lr)
+            steps = fine if attempt < 4 else 0
+            for _ in range(steps):
+                cancel.check()
+                loss, pred = self._step(p, quant)
+            metrics = {"loss": metrics.get("loss", 0.0), "gaussians": p.xy.shape[0], "pruned": drop}
+            yield 0, metrics, None
+        # the decoder's view of this tile, from its own bytes
+        dsym, dside = codec.decode_tile(data, self.spec, self.tile)
+        g_dec = dequantize(dsym, dside, self.spec)
+        return data, g_dec
+
+
+# ---------------------------------------------------------------------------- the whole image
+def _as_tensor(image: np.ndarray) -> torch.Tensor:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(None, f"expected an RGB image [H, W, 3] uint8, got {image.dtype} {image.shape}")
+    return torch.from_numpy(image).float() / 255.0
+
+
+def _preview(canvas: torch.Tensor, max_side: int = 1024) -> np.ndarray:
+    h, w = canvas.shape[:2]
+    img = canvas.clamp(0, 1)
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        img = F.interpolate(img.permute(2, 0, 1)[None], size=(max(1, round(h * s)), max(1, round(w * s))),
+                            mode="area")[0].permute(1, 2, 0)  # fmt: skip
+    return (img * 255 + 0.5).floor().to(torch.uint8).cpu().numpy()
+
+
+def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None, cancel: CancelToken | None = None):
+    """Job: compress ``image`` [H, W, 3] uint8 at ``cfg.bpp``; writes ``output`` (.sgi) atomically
+    when given. Yields Progress; returns :class:`CompressResult`."""
+    from engine.metrics import ms_ssim, psnr
+
+    cancel = cancel or CancelToken()
+    cfg = cfg.resolved()
+    torch.manual_seed(cfg.seed)
+    t_start = time.perf_counter()
+    h, w = image.shape[:2]
+    if w > codec.MAX_SIDE or h > codec.MAX_SIDE:
+        raise InputError(None, f"the image is {w}x{h}; the .sgi format holds at most {codec.MAX_SIDE} px a side")
+    target = _as_tensor(image)
+    tiles = layout(w, h, cfg.tile_size, cfg.margin)
+    spec = cfg.spec
+    header = codec.Header(w, h, cfg.tile_size, cfg.margin, spec)
+    total_bits = cfg.bpp * w * h - 8 * codec.container_overhead(len(tiles), header)
+    if total_bits < 8 * 64 * len(tiles):
+        raise InputError(None, f"target {cfg.bpp:g} bpp leaves {max(total_bits, 0) / 8:.0f} bytes for {len(tiles)} "
+                               f"tile(s) of a {w}x{h} image: too few to code it")  # fmt: skip
+    weights = complexity_weights(target, tiles)
+    device = torch.device(cfg.device)
+    canvas = torch.zeros(h, w, 3, device=device)
+    payloads: list[bytes] = []
+    steps_total = cfg.iterations * len(tiles)
+    step, spent, last_preview = 0, 0.0, -1e9
+    count = 0
+    for k, tile in enumerate(tiles):
+        remaining_weight = sum(weights[k:])
+        budget = (total_bits - spent) * weights[k] / remaining_weight
+        fit = _TileFit(tile, tile.window(target), tile.window(canvas).clone(), budget, cfg, spec)
+        job = fit.run(cancel, None)
+        msg = f"tile {k + 1}/{len(tiles)}" if len(tiles) > 1 else "training"
+        while True:
+            try:
+                done, metrics, pred = next(job)
+            except StopIteration as stop:
+                data, g_dec = stop.value
+                break
+            step += done
+            preview = None
+            now = time.perf_counter()
+            if cfg.preview_s > 0 and pred is not None and now - last_preview >= cfg.preview_s:
+                last_preview = now
+                snap = canvas.clone()
+                tile.window(snap).copy_(pred.detach())
+                preview = _preview(snap)
+            if done or metrics.get("pruned"):
+                yield Progress(step, steps_total, msg, metrics, preview)
+        codec.add_tile(canvas, tile, g_dec)
+        payloads.append(data)
+        spent += 8 * len(data)
+        count += g_dec.count
+        yield Progress(step, steps_total, msg, {"gaussians": count, "kB": sum(map(len, payloads)) / 1000}, None)
+    cancel.check()
+    data = codec.pack(header, payloads)
+    decoded = codec.to_uint8(canvas)
+    seconds = time.perf_counter() - t_start
+    score = psnr(decoded, image)
+    msim = ms_ssim(decoded, image) if min(h, w) > 160 and h * w <= 40_000_000 else None
+    if output is not None:
+        cancel.check()
+        atomic_write_bytes(output, data)
+    result = CompressResult(output, data, w, h, decoded, count, seconds, score, msim, cfg.bpp, cfg.iterations, len(tiles))
+    yield Progress(steps_total, steps_total, "done", {"psnr": score, "bpp": result.bpp}, _preview(canvas))
+    return result
+
+
+def decompress_job(path: str, output: str | None = None, device: str = "cpu", cancel: CancelToken | None = None):
+    """Job: decode a .sgi file (one Progress per tile); writes ``output`` (PNG) atomically when
+    given; returns the image [H, W, 3] uint8."""
+    from engine.image.imageio import save_png
+    from engine.image.rasterize import deterministic
+
+    cancel = cancel or CancelToken()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(path, f"cannot read ({e.strerror or e})") from None
+    header, payloads = codec.unpack(data, path)
+    tiles = header.tiles()
+    canvas = torch.zeros(header.height, header.width, 3, device=device)
+    with deterministic(device):
+        for i, (tile, payload) in enumerate(zip(tiles, payloads)):
+            cancel.check()
+            g = dequantize(*codec.decode_tile(payload, header.spec, tile, path), header.spec)
+            codec.add_tile(canvas, tile, g)
+            yield Progress(i + 1, len(tiles), "decoding", {})
+    image = codec.to_uint8(canvas)
+    if output is not None:
+        cancel.check()
+        save_png(output, image)
+    return image
