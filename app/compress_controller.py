@@ -16,6 +16,12 @@ through app.workers, keeps what it yields and shows it:
 - "Compare with original": A = the source, B = the compressed document, split view.
 - "Save RD JSON…" writes the sweep's result (schema splatlab.rd/1, as ``splatlab rd`` writes it)
   atomically.
+- "Train Smol-GS" (enabled once a capture is known: opened, or trained in the Train panel)
+  runs engine.codec.smol.job.compress_smol_job from the source scene in a worker. Its decoded
+  previews show live in the compressed document; when it ends its point ``("smol", None)``
+  joins the table and the plot, measured like the ladder (against the source's orbit renders,
+  the exact MLP render), with its test-photo PSNR and that of the SH bake the viewport draws in
+  the point's description. The trained file can be saved ("Save Smol-GS file…").
 - The sweep is cancelled when the source changes (another scene becomes A, the source is
   closed, or a live job replaces its scene) and when the window closes.
 """
@@ -24,6 +30,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
@@ -31,9 +39,12 @@ from PySide6.QtWidgets import QFileDialog
 from app import workers
 from app.documents import Document
 from app.panels.compress_panel import point_name
-from engine.io.atomic import atomic_write_text
+from engine.io.atomic import atomic_write_bytes, atomic_write_text
 from engine.jobs import Progress
-from engine.rd import BASELINES, rd_sweep
+from engine.rd import BASELINES, LABELS, rd_sweep
+from engine.scene import GaussianScene
+
+SMOL = ("smol", None)
 
 SHUTDOWN_WAIT_MS = 60_000  # closing the window waits this long for the current point to end
 PREFIX = "compressed: "
@@ -64,13 +75,20 @@ class CompressController(QObject):
         self.document: Document | None = None  # "compressed: <source> L<k>"
         self.shown_key: tuple | None = None  # what self.document shows
         self.selected: tuple = ("ladder", panel.level())
+        self.smol_file: str | None = None  # the trained Smol-GS .smol (in a temporary folder)
+        self._smol_dir: str | None = None
         panel.prepare_requested.connect(self.prepare)
+        panel.smol_requested.connect(self.train_smol)
+        panel.smol_save_requested.connect(self.save_smol_dialog)
         panel.cancel_requested.connect(self.cancel)
         panel.level_changed.connect(lambda level: self.select(("ladder", int(level))))
         panel.point_chosen.connect(self.select)
         panel.compare_requested.connect(self.compare_with_original)
         panel.save_requested.connect(self.save_rd_dialog)
         window.workspace.subscribe(self._workspace_changed)
+        window.capture_opened.connect(self._capture_changed)
+        if window.capture is not None:
+            self._capture_changed(window.capture)
         self._workspace_changed()
 
     @property
@@ -97,23 +115,31 @@ class CompressController(QObject):
         return path
 
     # ------------------------------------------------------------------ commands
-    def prepare(self) -> None:
-        """Start the sweep on the current scene (the original, when A shows a compressed level)."""
-        if self.job is not None:
-            return
+    def _take_source(self, title: str) -> Document | None:
+        """The scene to compress: A (the original, when A shows a compressed point). A new
+        source empties the cache."""
         ws = self.window.workspace
         source = ws.a
         if source is not None and source is self.document and self.source in ws.documents:
             source = self.source
         if source is None:
-            self.window.report_error("Cannot prepare levels", "open a scene first")
-            return
+            self.window.report_error(title, "open a scene first")
+            return None
         if source.scene.count == 0:
-            self.window.report_error("Cannot prepare levels", f"{source.name} has no splats")
-            return
+            self.window.report_error(title, f"{source.name} has no splats")
+            return None
         if source is not self.source or source.scene is not self._source_scene:
             self._forget()
         self.source, self._source_scene = source, source.scene
+        return source
+
+    def prepare(self) -> None:
+        """Start the sweep on the current scene (the original, when A shows a compressed level)."""
+        if self.job is not None:
+            return
+        source = self._take_source("Cannot prepare levels")
+        if source is None:
+            return
         self.result = None
         self.panel.set_result_ready(False)
         self.panel.set_source(self._source_text())
@@ -133,6 +159,70 @@ class CompressController(QObject):
         self.window.docks["Compress"].raise_()
         self.select(self.selected)
 
+    def train_smol(self, settings: dict) -> None:
+        """Train Smol-GS from the known capture, starting from the current scene."""
+        from engine.codec.smol.job import compress_smol_job
+        from engine.codec.smol.train import SmolConfig
+        from engine.errors import InputError
+
+        if self.job is not None:
+            return
+        capture = self.window.capture
+        if capture is None or not capture.path:
+            self.window.report_error("Cannot train Smol-GS", "open the scene's capture first (File > Open Capture Cameras…)")
+            return
+        try:
+            cfg = SmolConfig(max_side=settings.get("max_side"), device="auto").for_iterations(int(settings["iterations"]))
+            cfg.validate()
+        except InputError as e:
+            self.window.report_error("Cannot train Smol-GS", str(e))
+            return
+        source = self._take_source("Cannot train Smol-GS")
+        if source is None:
+            return
+        self.panel.set_source(self._source_text())
+        if self._smol_dir is None:
+            self._smol_dir = tempfile.mkdtemp(prefix="splatlab-smol-")
+        stem = os.path.splitext(source.name)[0] or "scene"
+        out = os.path.join(self._smol_dir, f"{stem}-smol.smol")
+        scene, views, size, folder = source.scene, self.views, self.size, capture.path
+        job = workers.start(lambda token: compress_smol_job(scene, folder, out, cfg, token, orbit_reference=scene,
+                                                            views=views, size=size), self)  # fmt: skip
+        self.job = job
+        job.progress.connect(lambda p, job=job: self._on_smol_progress(job, p))
+        job.finished.connect(lambda summary, job=job, source=source: self._on_smol_finished(job, summary, source))
+        job.failed.connect(lambda msg, bad, job=job: self._on_failed(job, msg))
+        job.cancelled.connect(lambda job=job: self._on_cancelled(job))
+        job.done.connect(lambda job=job: self._job_done(job))
+        self.panel.show_progress(0, cfg.iterations, f"Training Smol-GS from {folder}…")
+        self._set_state("training")
+        self.window.docks["Compress"].show()
+        self.window.docks["Compress"].raise_()
+
+    def save_smol_dialog(self) -> None:
+        if self.smol_file is None:
+            return
+        start = self.window.qsettings.value("lastDir", os.getcwd())
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save Smol-GS file",
+                                              os.path.join(start, os.path.basename(self.smol_file)),
+                                              "SplatLab compressed (*.smol)")  # fmt: skip
+        if path:
+            self.save_smol(path)
+
+    def save_smol(self, path: str) -> bool:
+        """Copy the trained .smol to ``path`` (temporary file, then rename)."""
+        if self.smol_file is None:
+            self.window.report_error("Cannot save Smol-GS file", "train Smol-GS first")
+            return False
+        try:
+            with open(self.smol_file, "rb") as f:
+                atomic_write_bytes(path, f.read())
+        except OSError as e:
+            self.window.report_error("Cannot save Smol-GS file", f"{path}: {e.strerror or e}")
+            return False
+        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
@@ -145,6 +235,9 @@ class CompressController(QObject):
             job = self.job
             job.cancel()
             job.wait(ms)
+        if self._smol_dir is not None:
+            shutil.rmtree(self._smol_dir, ignore_errors=True)
+            self._smol_dir, self.smol_file = None, None
 
     def select(self, key) -> None:
         """Show point ``key`` ((codec, level)) now if it is decoded, else as soon as it is."""
@@ -204,6 +297,8 @@ class CompressController(QObject):
             codec, level = self.shown_key
             if codec == "ladder":
                 return {"level": level, "name": f"{stem}-L{level}", "known_bytes": {level: ladder_bytes.get(level)}}
+            if codec == "smol":
+                return {"name": f"{stem}-smol-sh-bake"}  # the Export dialog writes the baked splats
             return {"name": f"{stem}-{codec}"}
         if doc is self.source and doc.scene is self._source_scene:
             return {"known_bytes": ladder_bytes}
@@ -214,6 +309,8 @@ class CompressController(QObject):
         ws = self.window.workspace
         scene, point = self.scenes[key], self.points[key]
         name = f"{PREFIX}{self.source.name} {point_name(key)}"
+        if key == SMOL:
+            name += " (SH bake)"  # the viewport draws the baked colours, not the exact MLP render
         doc = self.document
         self.shown_key = key
         if doc is None or doc not in ws.documents:
@@ -258,10 +355,56 @@ class CompressController(QObject):
                 self._set_state("measuring")
             self.point_measured.emit(key)
 
+    def _on_smol_progress(self, job, p: Progress) -> None:
+        if job is not self.job:
+            return
+        self.panel.show_progress(p.step, p.total, f"Smol-GS: {p.message}")
+        if isinstance(p.preview, GaussianScene):
+            self._show_preview(p.preview)
+
+    def _show_preview(self, scene: GaussianScene) -> None:
+        """The current decoded Smol-GS scene, live in the compressed document."""
+        ws = self.window.workspace
+        name = f"{PREFIX}{self.source.name} Smol-GS (training, SH bake)"
+        doc = self.document
+        if doc is None or doc not in ws.documents:
+            doc = self.document = Document(name, scene, None, 0)
+            ws.add(doc, make_current=True)
+        else:
+            doc.name = name
+            if ws.a is doc or ws.b is doc:
+                ws.replace_scene(doc, scene)
+            else:
+                doc.scene = scene
+                ws.set_a(doc)
+        self.shown_key = None
+
+    def _on_smol_finished(self, job, summary: dict, source: Document) -> None:
+        from engine.codec.smol.job import rd_point
+
+        if job is not self.job:
+            return
+        self.smol_file = summary["output"]
+        point = rd_point(summary, source.scene)
+        decoded = self.document.scene if self.document is not None else None
+        self.points[SMOL] = point
+        if decoded is not None:
+            self.scenes[SMOL] = decoded
+        self.panel.set_point(SMOL, point)
+        self.panel.set_smol_ready(True)
+        if self.result is not None:  # a finished sweep: the saved JSON gets the point too
+            curves = [c for c in self.result["curves"] if c["codec"] != "smol"]
+            self.result["curves"] = curves + [{"codec": "smol", "label": LABELS["smol"], "points": [point]}]
+        self.select(SMOL)
+        self.panel.show_message(f"Smol-GS: {point['ratio']:.0f}x smaller, test PSNR {point['test_psnr']:.2f} dB "
+                                f"(SH bake {point['test_psnr_sh_bake']:.2f} dB). Save it with Save Smol-GS file….")  # fmt: skip
+
     def _on_finished(self, job, result) -> None:
         if job is not self.job:
             return
         self.result = result
+        if SMOL in self.points:  # trained before this sweep: keep it in the saved JSON
+            result["curves"].append({"codec": "smol", "label": LABELS["smol"], "points": [self.points[SMOL]]})
         self.panel.set_result_ready(True)
         n = sum(len(c["points"]) for c in result["curves"])
         self.panel.show_message(f"Done: {n} points measured on {result['reference']['views']} views.")
@@ -281,6 +424,9 @@ class CompressController(QObject):
         self.cancelled.emit()
 
     # ------------------------------------------------------------------ the source changes
+    def _capture_changed(self, capture) -> None:
+        self.panel.set_capture(capture.path or None, len(capture.frames))
+
     def _source_text(self) -> str:
         ws = self.window.workspace
         doc = self.source if self.source is not None and self.source in ws.documents else ws.a
@@ -296,6 +442,7 @@ class CompressController(QObject):
         self.source, self._source_scene = None, None
         self.scenes.clear()
         self.points.clear()
+        self.panel.set_smol_ready(False)
         self.result = None
         self.document, self.shown_key = None, None
         self.panel.clear_points()

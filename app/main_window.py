@@ -55,13 +55,15 @@ def _memory_mb() -> float | None:
 
 class MainWindow(QMainWindow):
     scene_opened = Signal(object)  # Document
-    capture_opened = Signal(object)  # engine.io.captures.Capture (File > Open Capture Cameras…)
+    capture_opened = Signal(object)  # engine.io.captures.Capture (File > Open Capture Cameras…, or training)
     open_failed = Signal(str)
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
         self.setWindowTitle("SplatLab")
         self.setAcceptDrops(True)
+        workers.hold_gui_thread_gc()  # Python objects are freed in this thread only (see app/workers.py)
+        self._gc_held = True
         self.qsettings = settings or QSettings("SplatLab", "SplatLab")
         self.workspace = Workspace()
         self.viewport = Viewport(self)
@@ -261,7 +263,6 @@ class MainWindow(QMainWindow):
                 self.train_panel.set_capture_folder(folder)
             self.docks["Camera"].raise_()
             self.statusBar().showMessage(f"{len(capture.frames)} capture cameras from {folder}", 5000)
-            self.capture_opened.emit(capture)
 
         job.finished.connect(loaded)
         job.failed.connect(lambda msg, bad: self.report_error("Cannot open capture", msg))
@@ -278,6 +279,12 @@ class MainWindow(QMainWindow):
         self.viewport.set_capture_cameras(cameras, splits)
         if self.workspace.a is None:
             self.viewport.frame_capture_cameras()
+        self.capture_opened.emit(capture)
+
+    @property
+    def capture(self):
+        """The capture whose cameras are shown (opened, or being trained), or None."""
+        return self._capture
 
     def _highlight_capture_camera(self, cam) -> None:
         index = next((i for i, c in enumerate(self.viewport.capture_cameras) if c is cam), None)
@@ -338,6 +345,9 @@ class MainWindow(QMainWindow):
         self.compressor.shutdown()  # likewise a compression sweep (its current point)
         workers.wait_all(5000)
         self.viewport.release_gl()
+        if self._gc_held:
+            self._gc_held = False
+            workers.release_gui_thread_gc()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ workspace -> viewport

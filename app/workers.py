@@ -8,11 +8,12 @@ only ever receives signals (queued connections), so it never blocks.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engine.errors import Cancelled, InputError
 from engine.jobs import CancelToken, Progress
@@ -122,3 +123,46 @@ def wait_all(ms: int = 30_000) -> None:
         h.cancel()
     for h in list(_RUNNING):
         h.wait(ms)
+
+
+# ---------------------------------------------------------------------------- garbage collection
+# Python's cyclic garbage collector runs in whichever thread happens to allocate. When it frees
+# Python-owned QObjects in a worker thread while the GUI thread deletes objects connected to them,
+# the two threads deadlock (each holds what the other waits for: a Qt connection lock and the GIL;
+# seen when a training step's imports collected a closed window's objects). While a studio window
+# is open, automatic collection is therefore off and the GUI thread collects on a timer instead
+# (as pyqtgraph's GarbageCollector does).
+GC_INTERVAL_MS = 500
+_gc_holders = 0
+_gc_timer: QTimer | None = None
+
+
+def _collect() -> None:
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    if counts[0] > thresholds[0]:
+        generation = 2 if counts[1] > thresholds[1] and counts[2] > thresholds[2] else 1 if counts[1] > thresholds[1] else 0
+        gc.collect(generation)
+
+
+def hold_gui_thread_gc() -> None:
+    """Collect garbage only in the GUI thread from now on (call from the GUI thread)."""
+    global _gc_holders, _gc_timer
+    _gc_holders += 1
+    if _gc_holders == 1:
+        if _gc_timer is None:
+            _gc_timer = QTimer(QCoreApplication.instance(), interval=GC_INTERVAL_MS, timeout=_collect)
+        gc.disable()
+        _gc_timer.start()
+
+
+def release_gui_thread_gc() -> None:
+    """Undo one hold_gui_thread_gc(); the last one collects and turns automatic collection back on."""
+    global _gc_holders
+    if _gc_holders == 0:
+        return
+    _gc_holders -= 1
+    if _gc_holders == 0:
+        if _gc_timer is not None:
+            _gc_timer.stop()
+        gc.collect()
+        gc.enable()

@@ -53,6 +53,7 @@ LABELS = {
     "spz": "SPZ v4",
     "compressed_ply": "compressed.ply",
     "sog": "SOG (splat-transform)",
+    "smol": "Smol-GS (trained, exact MLP render)",
 }
 
 

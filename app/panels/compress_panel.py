@@ -15,31 +15,36 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QSlider, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)  # fmt: skip
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
 from app.documents import human_bytes
 from engine.codec import DEFAULT_LEVEL, ladder
 from engine.rd import BASELINES, LABELS
 
-STATES = ("idle", "preparing", "measuring", "cancelling")
+STATES = ("idle", "preparing", "measuring", "training", "cancelling")  # training: a Smol-GS run
 X_AXES = [("bits per Gaussian", "bits_per_gaussian"), ("compression ratio (vs PLY)", "ratio")]
 COLUMNS = ["Point", "Size", "Ratio", "Bits/G", "Splats", "PSNR", "SSIM"]
-SHORT = {"ladder": "L", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply": "compressed.ply", "sog": "SOG"}
+SHORT = {"ladder": "L", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply": "compressed.ply", "sog": "SOG",
+         "smol": "Smol-GS"}  # fmt: skip
 COLORS = {"ladder": (255, 170, 60), "fp16_ply": (150, 150, 150), "spz": (90, 170, 255),
-          "compressed_ply": (120, 220, 120), "sog": (220, 120, 220)}  # fmt: skip
-SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star"}
+          "compressed_ply": (120, 220, 120), "sog": (220, 120, 220), "smol": (255, 80, 80)}  # fmt: skip
+SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star", "smol": "p"}
+SMOL_ITERATIONS = 3000  # CPU defaults for a Smol-GS run from the panel (README: Smol-GS)
+SMOL_MAX_SIDE = 200
 HIGHLIGHT = (255, 230, 0)
 LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
 
 
 def _row_order(key) -> tuple:
-    """Ladder levels first (1..8), then the baselines in BASELINES order."""
+    """Ladder levels first (1..8), then Smol-GS, then the baselines in BASELINES order."""
     codec, level = key
     if codec == "ladder":
         return (0, level)
-    return (1, BASELINES.index(codec) if codec in BASELINES else len(BASELINES))
+    if codec == "smol":
+        return (1, 0)
+    return (2, BASELINES.index(codec) if codec in BASELINES else len(BASELINES))
 
 
 def point_name(key) -> str:
@@ -70,6 +75,9 @@ def describe(key, point: dict | None) -> str:
         parts.append(f"PSNR {_db(point['psnr'])}")
         if _finite(point.get("ssim")):
             parts.append(f"SSIM {point['ssim']:.4f}")
+    if _finite(point.get("test_psnr")):  # Smol-GS: measured on the capture's test photos too
+        parts.append(f"test PSNR {point['test_psnr']:.2f} dB (exact MLP render; the viewport draws the SH bake: "
+                     f"{point['test_psnr_sh_bake']:.2f} dB)")
     return " · ".join(parts)
 
 
@@ -80,6 +88,8 @@ class CompressPanel(QWidget):
     point_chosen = Signal(object)  # (codec, level) from the plot or the table
     compare_requested = Signal()
     save_requested = Signal()
+    smol_requested = Signal(object)  # {"iterations", "max_side"}: train Smol-GS from the known capture
+    smol_save_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -133,6 +143,33 @@ class CompressPanel(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.compare_button)
         actions.addWidget(self.save_button)
+
+        # ------------------------------------------------------------------ Smol-GS (needs a capture)
+        self.smol_box = QGroupBox("Smol-GS: a compact codec trained from the capture's photos")
+        self.smol_capture = QLabel("No capture: open one (File > Open Capture Cameras…) or train a scene.")
+        self.smol_capture.setObjectName("smolCapture")
+        self.smol_capture.setWordWrap(True)
+        self.smol_iterations = QSpinBox(objectName="smolIterations", minimum=10, maximum=100_000, singleStep=500,
+                                        value=SMOL_ITERATIONS)  # fmt: skip
+        self.smol_max_side = QSpinBox(objectName="smolMaxSide", minimum=0, maximum=8192, singleStep=50,
+                                      value=SMOL_MAX_SIDE, specialValueText="full size")  # fmt: skip
+        self.smol_button = QPushButton("Train Smol-GS", objectName="compressSmol")
+        self.smol_button.setToolTip("Train Smol-GS from the capture, starting from the current scene, in the "
+                                    "background (minutes on the CPU); its point joins the table and the plot")
+        self.smol_button.clicked.connect(lambda: self.smol_requested.emit(self.smol_settings()))
+        self.smol_save_button = QPushButton("Save Smol-GS file…", objectName="compressSmolSave", enabled=False)
+        self.smol_save_button.clicked.connect(self.smol_save_requested.emit)
+        smol_buttons = QHBoxLayout()
+        smol_buttons.addWidget(self.smol_button)
+        smol_buttons.addWidget(self.smol_save_button)
+        form = QFormLayout()
+        form.addRow("Iterations", self.smol_iterations)
+        form.addRow("Image side", self.smol_max_side)
+        smol_layout = QVBoxLayout(self.smol_box)
+        smol_layout.addWidget(self.smol_capture)
+        smol_layout.addLayout(form)
+        smol_layout.addLayout(smol_buttons)
+        self._capture_path: str | None = None
 
         # ------------------------------------------------------------------ table
         self.table = QTableWidget(0, len(COLUMNS))
@@ -202,6 +239,7 @@ class CompressPanel(QWidget):
         layout.addLayout(ends)
         layout.addWidget(self.current)
         layout.addLayout(actions)
+        layout.addWidget(self.smol_box)
         layout.addWidget(splitter, 1)
         self.set_state("idle")
         self.set_result_ready(False)
@@ -213,7 +251,8 @@ class CompressPanel(QWidget):
             raise ValueError(f"unknown state {state!r}")
         self.state = state
         self.prepare_button.setEnabled(state == "idle")
-        self.cancel_button.setEnabled(state in ("preparing", "measuring"))
+        self.cancel_button.setEnabled(state in ("preparing", "measuring", "training"))
+        self.smol_button.setEnabled(state == "idle" and self._capture_path is not None)
         if state == "idle":
             self.progress.setRange(0, 1)
             self.progress.setValue(1 if self.points else 0)
@@ -234,6 +273,19 @@ class CompressPanel(QWidget):
 
     def level(self) -> int:
         return self.slider.value()
+
+    def set_capture(self, path: str | None, frames: int = 0) -> None:
+        """The capture Smol-GS would train from (None: none known, the button stays off)."""
+        self._capture_path = path
+        self.smol_capture.setText(f"Capture: {path} ({frames} images)" if path else
+                                  "No capture: open one (File > Open Capture Cameras…) or train a scene.")  # fmt: skip
+        self.set_state(self.state)
+
+    def set_smol_ready(self, ready: bool) -> None:
+        self.smol_save_button.setEnabled(ready)
+
+    def smol_settings(self) -> dict:
+        return {"iterations": self.smol_iterations.value(), "max_side": self.smol_max_side.value() or None}
 
     # ------------------------------------------------------------------ points
     def clear_points(self) -> None:

@@ -24,6 +24,7 @@ from tests.conftest import data_path
 
 pytestmark = pytest.mark.gui
 
+STORED_SMOL = os.path.join(os.path.dirname(__file__), os.pardir, "data", "tiny_lego.smol")
 BASELINES = ("fp16_ply", "spz", "compressed_ply")  # SOG needs Node.js; the panel takes what the sweep gives
 SWEEP_TIMEOUT = 120_000  # ms; the sweep below takes ~5 s on 2 busy cores
 
@@ -371,3 +372,45 @@ def test_scene_change_and_window_close_cancel_the_sweep(qtbot, window, donut_qua
     window.close()
     assert not job.is_running() and time.monotonic() - t0 < 60
     assert not ev2.finished
+
+
+def test_smol_gs_trains_from_the_capture_and_joins_the_plot(qtbot, window, tmp_path):
+    """With a capture known, Train Smol-GS runs in the background from the current scene; its
+    point joins the table and the plot, the viewport shows its SH bake (labelled so), and the
+    trained file can be saved."""
+    import warnings
+
+    from engine.io.captures import load_capture
+
+    c = _small_sweeps(window)
+    panel = window.compress_panel
+    assert not panel.smol_button.isEnabled()  # no capture yet
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        capture = load_capture(data_path("captures/lego_nerf_synthetic"), max_side=24)
+    source = io.load(STORED_SMOL).replace(neural=None)  # a tiny lego scene to start from
+    doc = _add(window, source, "tiny_lego.ply")
+    window.set_capture(capture)
+    assert panel.smol_button.isEnabled() and capture.path in panel.smol_capture.text()
+    panel.smol_iterations.setValue(40)
+    panel.smol_max_side.setValue(24)
+    states = []
+    c.state_changed.connect(states.append)
+    panel.smol_button.click()
+    assert c.is_running() and panel.state == "training" and not panel.smol_button.isEnabled()
+    qtbot.waitUntil(lambda: ("smol", None) in panel.points or bool(window.errors), timeout=SWEEP_TIMEOUT)
+    assert not window.errors
+    qtbot.waitUntil(lambda: not c.is_running(), timeout=10_000)
+    point = panel.points[("smol", None)]
+    assert point["bytes"] == os.path.getsize(c.smol_file) and point["ratio"] > 1
+    assert math.isfinite(point["psnr"]) and math.isfinite(point["test_psnr"]) and math.isfinite(point["test_psnr_sh_bake"])
+    assert [k for k, _, _ in panel.plotted_points("smol")] == [("smol", None)]
+    assert "test PSNR" in panel.current.text() and "SH bake" in panel.current.text()
+    a = window.workspace.a
+    assert a is c.document and "(SH bake)" in a.name and a.scene.neural is not None
+    assert panel.smol_save_button.isEnabled()
+    out = tmp_path / "lego-smol.smol"
+    assert c.save_smol(str(out))
+    assert io.load(out).meta["codec"] == "smol"
+    c.compare_with_original()
+    assert window.workspace.a is doc and window.workspace.b is c.document

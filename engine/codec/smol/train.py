@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -205,7 +206,7 @@ class SmolTrainer:
         target_o = g.opacities.to(self.device)
         target_q = g.quats.to(self.device)
         target_s = g.scales.to(self.device)
-        cams = torch.tensor([self.capture.frames[i].camera.center for i in self.train_ids], dtype=torch.float32, device=self.device)
+        cams = torch.tensor(np.stack([self.capture.frames[i].camera.center for i in self.train_ids]), dtype=torch.float32, device=self.device)
         rng = torch.Generator().manual_seed(self.cfg.seed + 1)
         bits = code_bits(self.means, self.lo, self.side)
         for _ in range(self.cfg.fit_steps):
