@@ -3,15 +3,17 @@
 Sections:
     occ     positions: occupancy bytes of the 16-level octree (one model per depth); splats are
             stored in Morton order, one per leaf
-    nets    every network (MLP_oct, the four heads, the context MLP_h) as float16, in
-            state_dict order
+    nets    every network (MLP_oct, the four heads, the context MLP_h), in state_dict order:
+            one float16 step per tensor, then every weight as an integer in [-127, 127] times
+            its tensor's step, ANS-coded with a fitted histogram (8-bit weights: about half
+            the size of float16; their PSNR cost is in the README's Smol-GS benchmark)
     coded   the 8 feature values and 3 log scale bounds per splat: integers round(v / Delta),
             ANS-coded with constriction's QuantizedGaussian under per-symbol (mu, sigma, Delta)
             from the context model (entropy_model.py), which the decoder recomputes from the
             positions and the stored networks
 
 Decoding rebuilds exactly the scene that was encoded; encoding a decoded scene again gives the
-same bytes (the networks are already float16, the values already on their Delta grids).
+same bytes (the networks are already on their 8-bit grids, the values on their Delta grids).
 """
 
 from __future__ import annotations
@@ -28,36 +30,68 @@ from engine.errors import InputError
 from engine.scene import GaussianScene
 
 CODEC_ID = "smol"
-CODEC_VERSION = 1
+CODEC_VERSION = 2  # 1: float16 networks (no longer written or read)
 SYMBOL_LIMIT = 1 << 15
+WEIGHT_LEVELS = 127  # network weights are integers in [-127, 127] times a per-tensor step
+
+
+def _weight_step(t: torch.Tensor) -> np.float16:
+    """The smallest float16 step that puts every value of ``t`` within +-WEIGHT_LEVELS steps. With
+    it the largest weight lands exactly on +-127, so quantising the dequantised tensor again gives
+    the same step and integers (bit-exact re-encoding)."""
+    m = float(t.detach().abs().max()) / WEIGHT_LEVELS if t.numel() else 0.0
+    step = np.float16(m)
+    if float(step) < m:
+        step = np.nextafter(step, np.float16(np.inf))
+    return step
+
+
+def _quantise(t: torch.Tensor) -> tuple[np.float16, np.ndarray]:
+    step = _weight_step(t)
+    if float(step) == 0.0:
+        return step, np.zeros(t.numel(), np.int64)
+    q = np.rint(t.detach().cpu().double().numpy().ravel() / float(step)).astype(np.int64)
+    return step, np.clip(q, -WEIGHT_LEVELS, WEIGHT_LEVELS)
+
+
+def _tensors(decoder: SmolDecoder, context: ContextModel) -> list[torch.Tensor]:
+    return list(decoder.state_dict().values()) + list(context.state_dict().values())
 
 
 def _nets_bytes(decoder: SmolDecoder, context: ContextModel) -> bytes:
-    parts = [t.detach().cpu().half().numpy().tobytes() for t in list(decoder.state_dict().values()) + list(context.state_dict().values())]
-    return b"".join(parts)
+    steps, ints = zip(*(_quantise(t) for t in _tensors(decoder, context)))
+    return np.asarray(steps, np.float16).tobytes() + entropy.encode(np.concatenate(ints))
 
 
 def _load_nets(data: bytes, arch: SmolArch, path: str | None) -> tuple[SmolDecoder, ContextModel]:
     decoder, context = SmolDecoder(arch), ContextModel(arch.ctx_hidden)
-    pos = 0
+    tensors = _tensors(decoder, context)
+    head = 2 * len(tensors)
+    if len(data) < head:
+        raise InputError(path, "the network section is too short for the stored architecture")
+    steps = np.frombuffer(data[:head], np.float16).astype(np.float32)
+    if not np.isfinite(steps).all() or (steps < 0).any():
+        raise InputError(path, "corrupt network section (steps)")
+    ints = entropy.decode(data[head:], None, sum(t.numel() for t in tensors), path)
+    if np.abs(ints).max(initial=0) > WEIGHT_LEVELS:
+        raise InputError(path, "corrupt network section (weights out of range)")
+    pos, k = 0, 0
     for module in (decoder, context):
         sd = module.state_dict()
         for name, t in sd.items():
-            nbytes = t.numel() * 2
-            if pos + nbytes > len(data):
-                raise InputError(path, "the network section is too short for the stored architecture")
-            sd[name] = torch.from_numpy(np.frombuffer(data[pos : pos + nbytes], np.float16).astype(np.float32)).reshape(t.shape)
-            pos += nbytes
+            q = ints[pos : pos + t.numel()]
+            sd[name] = (torch.from_numpy(q.astype(np.float32)) * float(steps[k])).reshape(t.shape)
+            pos, k = pos + t.numel(), k + 1
         module.load_state_dict(sd)
-    if pos != len(data):
-        raise InputError(path, "the network section is longer than the stored architecture")
     return decoder.eval(), context.eval()
 
 
-def _round_to_half(module: torch.nn.Module) -> None:
+def _round_to_grid(module: torch.nn.Module) -> None:
+    """Put every parameter on the 8-bit grid the file stores (what the decoder will use)."""
     with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(p.half().float())
+        for t in module.state_dict().values():  # shares storage with the module
+            step, q = _quantise(t)
+            t.copy_((torch.from_numpy(q.astype(np.float32)) * float(step)).reshape(t.shape))
 
 
 @torch.no_grad()
@@ -77,8 +111,8 @@ def encode_scene(smol: SmolScene, context: ContextModel) -> bytes:
     decoder.load_state_dict(smol.decoder.state_dict())
     ctx = ContextModel(context.net[0].out_features)
     ctx.load_state_dict(context.state_dict())
-    _round_to_half(decoder)
-    _round_to_half(ctx)
+    _round_to_grid(decoder)
+    _round_to_grid(ctx)
     lo = smol.lo.detach().cpu().float()
     side = float(np.float32(smol.side))
     means = smol.means.detach().cpu().float()

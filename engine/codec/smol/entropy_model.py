@@ -14,7 +14,7 @@ bits), so the context costs only MLP_h's ~1.4k parameters in the file instead of
 price is a coarser spatial context (see the benchmark for the bits per splat it reaches).
 
 Determinism: encoder and decoder evaluate the context in float64 on the CPU with the weights as
-stored (float16), and snap mu, sigma and Delta to a 1/1024 grid (in units of Delta for mu, log2
+stored (8-bit), and snap mu, sigma and Delta to a 1/1024 grid (in units of Delta for mu, log2
 for sigma and Delta), so the model is bit-identical on both sides and on any device.
 """
 
@@ -71,7 +71,7 @@ def rate_bits(v_hat: Tensor, mu: Tensor, sigma: Tensor, delta: Tensor) -> Tensor
 def snapped_params(model: ContextModel, oct_embed64: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The coder's (mu, sigma, delta) [N, 11], float64, snapped to a grid (see the docstring).
 
-    ``oct_embed64`` must come from the stored (float16-rounded) MLP_oct run in float64.
+    ``oct_embed64`` must come from the stored (8-bit grid) MLP_oct run in float64.
     """
     net = model.net
     x = oct_embed64

@@ -11,7 +11,7 @@ MLP_oct embeds the 48 bits of the splat's octree (Morton) code: positional encod
 
 Sizes: the paper's heads have 3 layers of 128 units (about 82k parameters, 0.16 MB). A CPU-scale
 scene of 20-50k splats cannot afford that within 100x of its PLY, so the width is a parameter
-(``hidden``); SplatLab's CPU default is 32 units (about 7k parameters, stored as float16 in the
+(``hidden``); SplatLab's CPU default is 32 units (about 7k parameters, stored as 8-bit integers in the
 file). The entropy model's context is lighter than the paper's hash grid: a small MLP over the
 same octree-code embedding (see ``entropy_model.py``).
 """
