@@ -33,7 +33,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
-from engine.io.atomic import atomic_output
+from engine.io.atomic import atomic_output, read_bytes
 
 MAGIC = b"SMOL"
 SGI_MAGIC = b"SGIM"
@@ -148,9 +148,5 @@ def unpack(data: bytes, path: str | None = None, magic: bytes = MAGIC) -> Contai
 
 def read(path: str | os.PathLike, magic: bytes = MAGIC) -> Container:
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
+    data = read_bytes(path)
     return unpack(data, path, magic)

@@ -1,7 +1,7 @@
 """Write outputs to a temporary name beside the target, then rename (DESIGN.md, "Jobs").
 
 A cancelled or failed write leaves no half-written file: either the old file stays or the new
-one is complete.
+one is complete. ``read_bytes`` is the matching whole-file read, with the project's error.
 """
 
 from __future__ import annotations
@@ -10,6 +10,17 @@ import contextlib
 import os
 import tempfile
 from typing import Iterator
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The whole file; an unreadable file raises InputError naming it."""
+    from engine.errors import InputError
+
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputError(os.fspath(path), f"cannot read ({e.strerror or e})") from None
 
 
 @contextlib.contextmanager

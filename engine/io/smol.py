@@ -7,16 +7,12 @@ import os
 
 from engine.codec import DEFAULT_CODEC, DEFAULT_LEVEL, decode_bytes, encode
 from engine.errors import InputError
-from engine.io.atomic import atomic_write_bytes
+from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.scene import GaussianScene
 
 
 def read(path: str) -> GaussianScene:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
+    data = read_bytes(path)
     scene = decode_bytes(data, path)
     scene.meta["format"] = "smol"
     return scene

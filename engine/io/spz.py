@@ -101,7 +101,7 @@ import torch
 import zstandard
 
 from engine.errors import InputError
-from engine.io.atomic import atomic_output
+from engine.io.atomic import atomic_output, read_bytes
 from engine.scene import GaussianScene, sh_coeff_count
 
 MAGIC = 0x5053474E  # b"NGSP" read as little-endian u32
@@ -155,11 +155,7 @@ class Header:
 # ============================================================================ reading
 def read(path: str | os.PathLike) -> GaussianScene:
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
+    data = read_bytes(path)
     if data[:2] == GZIP_MAGIC:
         header, streams, extensions = _read_gzip(path, data)
     elif data[:4] == b"NGSP":
