@@ -50,7 +50,7 @@ SHUTDOWN_WAIT_MS = 60_000  # closing the window waits this long for the current 
 PREFIX = "compressed: "
 
 
-class CompressController(QObject):
+class CompressController(QObject, workers.PanelJob):
     state_changed = Signal(str)  # the panel's states: idle preparing measuring cancelling
     point_ready = Signal(object)  # (codec, level): its decoded scene is cached (pass 1)
     point_measured = Signal(object)  # (codec, level): its PSNR/SSIM arrived (pass 2)
@@ -90,17 +90,6 @@ class CompressController(QObject):
         if window.capture is not None:
             self._capture_changed(window.capture)
         self._workspace_changed()
-
-    @property
-    def state(self) -> str:
-        return self.panel.state
-
-    def _set_state(self, state: str) -> None:
-        self.panel.set_state(state)
-        self.state_changed.emit(state)
-
-    def is_running(self) -> bool:
-        return self.job is not None
 
     def measured(self) -> int:
         """How many points have PSNR/SSIM so far."""

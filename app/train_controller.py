@@ -70,7 +70,7 @@ def _training_job(capture: Capture | str, out_dir: str, cfg: TrainConfig, pause:
     return job
 
 
-class TrainController(QObject):
+class TrainController(QObject, workers.PanelJob):
     state_changed = Signal(str)  # the panel's states: idle running pausing paused evaluating cancelling
     preview_shown = Signal(object)  # the training Document, after a preview replaced its scene
     paused = Signal(object)  # TrainResult (status "paused")
@@ -102,17 +102,6 @@ class TrainController(QObject):
         panel.cancel_requested.connect(self.cancel)
         panel.capture_chosen.connect(window.open_capture)
         window.scene_opened.connect(self._scene_opened)
-
-    @property
-    def state(self) -> str:
-        return self.panel.state
-
-    def _set_state(self, state: str) -> None:
-        self.panel.set_state(state)
-        self.state_changed.emit(state)
-
-    def is_running(self) -> bool:
-        return self.job is not None
 
     # ------------------------------------------------------------------ questions (tests replace these)
     def confirm_replace(self, out_dir: str) -> bool:

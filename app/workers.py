@@ -125,6 +125,23 @@ def wait_all(ms: int = 30_000) -> None:
         h.wait(ms)
 
 
+class PanelJob:
+    """For a controller that runs one job at a time for a panel: it has ``panel`` (with
+    ``state`` and ``set_state``), ``job`` (the running JobHandle or None) and a
+    ``state_changed`` signal."""
+
+    @property
+    def state(self) -> str:
+        return self.panel.state
+
+    def _set_state(self, state: str) -> None:
+        self.panel.set_state(state)
+        self.state_changed.emit(state)
+
+    def is_running(self) -> bool:
+        return self.job is not None
+
+
 # ---------------------------------------------------------------------------- garbage collection
 # Python's cyclic garbage collector runs in whichever thread happens to allocate. When it frees
 # Python-owned QObjects in a worker thread while the GUI thread deletes objects connected to them,

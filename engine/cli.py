@@ -111,6 +111,8 @@ def _info_args(p):
 def _info(args) -> int:
     from engine.info import scene_info
 
+    if _is_sgi(args.file):  # an image coded with 2D Gaussians (splatlab image compress)
+        return _image_info(args)
     scene = load_scene(args.file, args)
     info = scene_info(scene, args.file)
     if args.json:
@@ -321,6 +323,7 @@ def _compress_args(p):
     p.add_argument("--capture", help="capture folder (the smol codec trains from its images)")
     p.add_argument("--iterations", type=int, help="smol codec: training steps (default 3000 on the CPU, 35000 on CUDA)")
     p.add_argument("--max-side", type=int, help="smol codec: downsample the capture's images")
+    p.add_argument("--max-splats", type=int, help="smol codec: splat budget reached by compaction (default: none)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", action="store_true")
     _add_drop_invalid(p)
@@ -336,7 +339,8 @@ def _compress_smol(args, scene) -> dict:
     if not args.capture:
         raise InputError(None, "--codec smol trains from images: give --capture DIR")
     iterations = args.iterations or (35_000 if torch.cuda.is_available() and args.device != "cpu" else 3000)
-    cfg = SmolConfig(max_side=args.max_side, device=args.device).for_iterations(iterations).validate()
+    cfg = SmolConfig(max_side=args.max_side, device=args.device, max_splats=args.max_splats)
+    cfg = cfg.for_iterations(iterations).validate()
     summary = jobs.run(compress_smol_job(scene, args.capture, args.output, cfg), desc="smol")
     summary["input_bytes"] = os.path.getsize(args.scene)
     return summary
@@ -443,6 +447,102 @@ def _rd(args) -> int:
             print(f"{name:<34} {p['ratio']:6.1f}x  {p['bits_per_gaussian']:7.1f} bits/G  PSNR {p['psnr']:6.2f}  "
                   f"SSIM {p['ssim']:.4f}  enc {p['encode_s']:.2f}s dec {p['decode_s']:.2f}s", file=sys.stderr)  # fmt: skip
     print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- image (SmartSplat)
+def _image_args(p):
+    sub = p.add_subparsers(dest="image_command", metavar="{compress,decompress}", parser_class=_Parser)
+    sub.required = True
+    c = sub.add_parser("compress", help="compress an image into a .sgi file (2D Gaussians)",
+                       description="compress an image into a .sgi file (SmartSplat 2D Gaussians)")  # fmt: skip
+    c.add_argument("input", help="the image (PNG, JPEG, WebP, ...)")
+    c.add_argument("-o", "--output", required=True, help="the .sgi file to write")
+    rate = c.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--bpp", type=float, help="target bits per pixel (the file's true size)")
+    rate.add_argument("--ratio", type=float, help="target compression ratio against 24-bit RGB (bpp = 24 / ratio)")
+    c.add_argument("--iterations", type=int, help="training steps per tile (default 500 on the CPU, 10000 on CUDA)")
+    c.add_argument("--tile-size", type=int, help="largest tile side in pixels (default 1024)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    d = sub.add_parser("decompress", help="decode a .sgi file to PNG", description="decode a .sgi file to PNG")
+    d.add_argument("input", help="a .sgi file")
+    d.add_argument("-o", "--output", required=True, help="the PNG to write")
+    d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    for sp in (c, d):
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+
+@command("image", "compress images with 2D Gaussians (.sgi): image compress | image decompress", _image_args)
+def _image(args) -> int:
+    return _image_compress(args) if args.image_command == "compress" else _image_decompress(args)
+
+
+def _image_compress(args) -> int:
+    from engine import jobs
+    from engine.image import TrainConfig, compress_job, load_image, parse_rate
+
+    if not args.output.lower().endswith(".sgi"):
+        raise InputError(args.output, "the output of image compress must be a .sgi file")
+    bpp = parse_rate(args.bpp, args.ratio)
+    extra = {"tile_size": args.tile_size} if args.tile_size is not None else {}
+    cfg = TrainConfig(bpp=bpp, iterations=args.iterations, device=args.device, seed=args.seed, **extra).resolved()
+    image = load_image(args.input)
+    result = jobs.run(compress_job(image, cfg, args.output, source=args.input), desc="image compress")
+    summary = result.summary() | {"input": args.input}
+    if args.json:
+        print_json(summary)
+    else:
+        ms = f", MS-SSIM {result.ms_ssim:.4f}" if result.ms_ssim is not None else ""
+        print(f"wrote {args.output}: {result.bytes:,} bytes = {result.bpp:.4f} bpp (target {bpp:g}), "
+              f"{result.gaussians:,} Gaussians in {result.tiles} tile(s); PSNR {result.psnr:.2f} dB{ms}; "
+              f"{result.seconds:.0f} s", file=sys.stderr)  # fmt: skip
+    return EXIT_OK
+
+
+def _image_decompress(args) -> int:
+    from engine import jobs
+    from engine.image import decompress_job
+
+    if not args.output.lower().endswith(".png"):
+        raise InputError(args.output, "the output of image decompress must be a .png file")
+    if not os.path.isfile(args.input):
+        raise InputError(args.input, "no such file" if not os.path.exists(args.input) else "not a file")
+    image = jobs.run(decompress_job(args.input, args.output, device=args.device), desc="image decompress")
+    print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _is_sgi(path: str) -> bool:
+    """A .sgi file by extension or by its magic (``splatlab info`` on an image file)."""
+    if path.lower().endswith(".sgi"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            from engine.codec.container import SGI_MAGIC
+
+            return f.read(4) == SGI_MAGIC
+    except OSError:
+        return False
+
+
+def _image_info(args) -> int:
+    from engine.image import codec
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(args.file, f"cannot read ({e.strerror or e})") from None
+    info = codec.info(data, args.file) | {"path": args.file, "format": "sgi"}
+    if args.json:
+        print_json(info)
+    else:
+        for k, v in (("file", info["path"]), ("format", ".sgi (SmartSplat 2D Gaussians)"),
+                     ("size", f"{info['width']}x{info['height']}"), ("bytes", f"{info['bytes']:,}"),
+                     ("bpp", f"{info['bpp']:.4f}"), ("Gaussians", f"{info['gaussians']:,} in {info['tiles']} tile(s)")):  # fmt: skip
+            print(f"{k:<10} {v}")
     return EXIT_OK
 
 

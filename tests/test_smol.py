@@ -99,3 +99,17 @@ def test_cli_smol_needs_a_capture(tmp_path, donut_path):
     r = subprocess.run([sys.executable, "-m", "engine.cli", "info", str(STORED / "tiny_lego.smol"), "--json"],
                        cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0 and json.loads(r.stdout)["codec"] == "smol"
+
+
+def test_compaction_meets_the_splat_budget_and_a_trained_scene_is_not_regrown(tiny_capture):
+    """Starting from a trained scene the densify stage clones nothing; compaction then prunes the
+    least contributing splats down to ``max_splats`` and the count stays there."""
+    init = io.load(STORED / "tiny_lego.smol").replace(neural=None)
+    cfg = SmolConfig(iterations=140, max_splats=120, fit_steps=20).for_iterations(140)
+    tr = SmolTrainer(tiny_capture, cfg, torch.device("cpu"), init)
+    counts = {}
+    while tr.step_index < cfg.iterations:
+        counts[tr.stage()] = tr.step()["num_gaussians"]
+    assert counts["densify"] == init.count  # no growth, nothing transparent enough to prune yet
+    assert counts["compact"] == counts["features"] == 120
+    assert 0 < counts["coordinates"] <= 120  # snapping keeps one splat per octree leaf

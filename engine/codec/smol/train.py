@@ -6,13 +6,15 @@ The five stages of the paper, as fractions of the run (35k steps there; CPU runs
     densify        1.4 - 43 %  clone only (position gradient > 2e-4): the child inherits f, its
                                position is drawn around the parent; prune mean opacity < 0.005
                                and splats that stay invisible
-    compact        43 - 57 %   + opacity L1 (lambda_o) and pruning, no densification
+    compact        43 - 57 %   + opacity L1 (lambda_o) and pruning, no densification; with a
+                               splat budget (``max_splats``) also the least contributing splats
     features       57 - 86 %   + learned-step quantisation of f and s with the rate term lambda_q
     coordinates    86 - 100 %  positions snapped to the 16-level octree (one splat per leaf)
 
 Starting from a trained 3DGS scene (``init_scene``) saves time: positions and scale bounds come
 from it, and a short distillation fits the heads to its per-splat attributes before the image
-loss takes over (``fit_steps``).
+loss takes over (``fit_steps``). Such a scene is already densified, so the densify stage then
+only trains (``densify_from_scene`` turns cloning back on).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ class SmolConfig:
     lambda_o: float = VARIANTS["base"]
     lambda_o_scale: float = 1.0  # multiplies lambda_o x N (scenes much smaller than the paper's need more)
     lambda_q: float = 5e-4  # rate weight, per splat (bits of its 11 coded values)
+    # splat budget: compaction also prunes the splats that contributed least (opacity x screen
+    # area, summed over the views seen) down to this count, reached 70 % into the stage. The
+    # paper's opacity L1 alone needs its full 35k-step schedule; None: no budget.
+    max_splats: int | None = None
+    # clone-only densification from a trained scene too (it is already densified: off by default)
+    densify_from_scene: bool = False
     lr_means: float = 1.6e-4
     lr_means_final: float = 1.6e-6
     lr_features: float = 5e-3
@@ -84,6 +92,8 @@ class SmolConfig:
             raise InputError(None, "--max-side must be at least 8")
         if not 4 <= self.hidden <= 512:
             raise InputError(None, "the head width must be 4-512")
+        if self.max_splats is not None and self.max_splats < 16:
+            raise InputError(None, "--max-splats must be at least 16")
         return self
 
     def to_dict(self) -> dict:
@@ -120,6 +130,9 @@ class SmolTrainer:
         self.step_index = 0
         self.elapsed = 0.0
         self.snapped = False
+        self.grow = init is None or cfg.densify_from_scene
+        self.contrib = torch.zeros(n, device=device)  # [N] sum of opacity x screen area over the views seen
+        self._compact_from: tuple[int, int] | None = None  # (step, count) when compaction began
         self._make_optimizers()
         self._reset_stats()
         if init is not None and cfg.fit_steps > 0:
@@ -177,6 +190,9 @@ class SmolTrainer:
                 extra = new_means if name == "means" else p.data[new_from]
                 data = torch.cat([data, extra])
             new_p = torch.nn.Parameter(data)
+            if name == "means":
+                kept = self.contrib[keep]
+                self.contrib = torch.cat([kept, self.contrib[new_from]]) if new_from is not None else kept
             state = self.opt_splats.state.pop(p, None)
             if state:
                 for k in ("exp_avg", "exp_avg_sq"):
@@ -272,9 +288,11 @@ class SmolTrainer:
                 self.grad_sum += g.norm(dim=1) * vis
             self.vis_count += vis.float()
             self.opac_sum += opac.detach() * vis
+            radii = out.meta["radii"][0].float()  # [N, 2] pixels
+            self.contrib += opac.detach() * radii[:, 0] * radii[:, 1] * vis
         self.step_index += 1
         if stage in ("densify", "compact") and self.step_index % cfg.refine_every == 0:
-            self.refine(grow=stage == "densify")
+            self.refine(grow=stage == "densify" and self.grow)
         self.elapsed += time.perf_counter() - t0
         with torch.no_grad():
             mse = torch.mean((img.detach().clamp(0, 1) - gt) ** 2).item()
@@ -293,6 +311,12 @@ class SmolTrainer:
         keep = seen & (mean_opac >= self.cfg.prune_opa)
         if keep.sum() < 16:  # never prune everything away
             keep = torch.ones_like(keep)
+        allowed = self._allowed_count()
+        if allowed is not None and int(keep.sum()) > allowed:
+            score = torch.where(keep, self.contrib, torch.full_like(self.contrib, -1.0))
+            top = torch.topk(score, allowed).indices
+            keep = torch.zeros_like(keep)
+            keep[top] = True
         new_from, new_means = None, None
         if grow:
             grow_mask = keep & (avg_grad > self.cfg.grow_grad2d)
@@ -302,6 +326,20 @@ class SmolTrainer:
                 new_means = self.means.data[idx] + torch.randn_like(std) * std
                 new_from = idx
         self._edit_splats(keep, new_from, new_means)
+
+    def _allowed_count(self) -> int | None:
+        """The splat budget at this step of the compaction stage (None: no budget / not compacting)."""
+        c = self.cfg
+        if c.max_splats is None or self.stage() != "compact":
+            return None
+        if self._compact_from is None:
+            self._compact_from = (self.step_index, self.count)
+        start, n0 = self._compact_from
+        end = c.compact_end * c.iterations
+        f = min(1.0, (self.step_index - start) / max(0.7 * (end - start), 1.0))
+        if self.step_index + c.refine_every >= end:  # the stage's last pruning: the budget holds from here on
+            f = 1.0
+        return max(int(round(n0 - (n0 - c.max_splats) * f)), min(n0, c.max_splats))
 
     @torch.no_grad()
     def snap(self) -> None:
