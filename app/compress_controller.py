@@ -161,7 +161,8 @@ class CompressController(QObject, workers.PanelJob):
             self.window.report_error("Cannot train Smol-GS", "open the scene's capture first (File > Open Capture Cameras…)")
             return
         try:
-            cfg = SmolConfig(max_side=settings.get("max_side"), device="auto").for_iterations(int(settings["iterations"]))
+            cfg = SmolConfig(max_side=settings.get("max_side"), device="auto", max_splats=settings.get("max_splats"))
+            cfg = cfg.for_iterations(int(settings["iterations"]))
             cfg.validate()
         except InputError as e:
             self.window.report_error("Cannot train Smol-GS", str(e))

@@ -33,6 +33,7 @@ COLORS = {"ladder": (255, 170, 60), "fp16_ply": (150, 150, 150), "spz": (90, 170
 SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star", "smol": "p"}
 SMOL_ITERATIONS = 3000  # CPU defaults for a Smol-GS run from the panel (README: Smol-GS)
 SMOL_MAX_SIDE = 200
+SMOL_MAX_SPLATS = 20000
 HIGHLIGHT = (255, 230, 0)
 LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
 
@@ -88,7 +89,7 @@ class CompressPanel(QWidget):
     point_chosen = Signal(object)  # (codec, level) from the plot or the table
     compare_requested = Signal()
     save_requested = Signal()
-    smol_requested = Signal(object)  # {"iterations", "max_side"}: train Smol-GS from the known capture
+    smol_requested = Signal(object)  # {"iterations", "max_side", "max_splats"}: train Smol-GS from the capture
     smol_save_requested = Signal()
 
     def __init__(self, parent=None):
@@ -153,6 +154,9 @@ class CompressPanel(QWidget):
                                         value=SMOL_ITERATIONS)  # fmt: skip
         self.smol_max_side = QSpinBox(objectName="smolMaxSide", minimum=0, maximum=8192, singleStep=50,
                                       value=SMOL_MAX_SIDE, specialValueText="full size")  # fmt: skip
+        self.smol_max_splats = QSpinBox(objectName="smolMaxSplats", minimum=0, maximum=10_000_000, singleStep=5000,
+                                        value=SMOL_MAX_SPLATS, specialValueText="no limit")  # fmt: skip
+        self.smol_max_splats.setToolTip("Compaction prunes the least contributing splats down to this count")
         self.smol_button = QPushButton("Train Smol-GS", objectName="compressSmol")
         self.smol_button.setToolTip("Train Smol-GS from the capture, starting from the current scene, in the "
                                     "background (minutes on the CPU); its point joins the table and the plot")
@@ -165,6 +169,7 @@ class CompressPanel(QWidget):
         form = QFormLayout()
         form.addRow("Iterations", self.smol_iterations)
         form.addRow("Image side", self.smol_max_side)
+        form.addRow("Max splats", self.smol_max_splats)
         smol_layout = QVBoxLayout(self.smol_box)
         smol_layout.addWidget(self.smol_capture)
         smol_layout.addLayout(form)
@@ -285,7 +290,8 @@ class CompressPanel(QWidget):
         self.smol_save_button.setEnabled(ready)
 
     def smol_settings(self) -> dict:
-        return {"iterations": self.smol_iterations.value(), "max_side": self.smol_max_side.value() or None}
+        return {"iterations": self.smol_iterations.value(), "max_side": self.smol_max_side.value() or None,
+                "max_splats": self.smol_max_splats.value() or None}
 
     # ------------------------------------------------------------------ points
     def clear_points(self) -> None:

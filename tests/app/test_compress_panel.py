@@ -394,6 +394,7 @@ def test_smol_gs_trains_from_the_capture_and_joins_the_plot(qtbot, window, tmp_p
     assert panel.smol_button.isEnabled() and capture.path in panel.smol_capture.text()
     panel.smol_iterations.setValue(40)
     panel.smol_max_side.setValue(24)
+    panel.smol_max_splats.setValue(200)
     states = []
     c.state_changed.connect(states.append)
     panel.smol_button.click()
@@ -402,6 +403,7 @@ def test_smol_gs_trains_from_the_capture_and_joins_the_plot(qtbot, window, tmp_p
     assert not window.errors
     qtbot.waitUntil(lambda: not c.is_running(), timeout=10_000)
     point = panel.points[("smol", None)]
+    assert point["count"] <= 200
     assert point["bytes"] == os.path.getsize(c.smol_file) and point["ratio"] > 1
     assert math.isfinite(point["psnr"]) and math.isfinite(point["test_psnr"]) and math.isfinite(point["test_psnr_sh_bake"])
     assert [k for k, _, _ in panel.plotted_points("smol")] == [("smol", None)]
