@@ -41,13 +41,15 @@ def main() -> None:
     ap.add_argument("--out-dir", default=str(REPO / "out" / "rd"))
     ap.add_argument("--views", type=int, default=8)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--baselines", default=",".join(BASELINES),
+                    help="comma-separated baselines (SOG of an SH-3 scene takes splat-transform > 15 min on 2 cores)")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     summary = []
     for path in args.scene or [str(p) for p in DEFAULT_SCENES]:
         scene = io.load(path)
         name = os.path.basename(path).split(".")[0]
-        result = jobs.run(rd_sweep(scene, None, baselines=BASELINES, views=args.views, size=args.size, scene_path=path),
+        result = jobs.run(rd_sweep(scene, None, baselines=[b for b in args.baselines.split(",") if b], views=args.views, size=args.size, scene_path=path),
                           show=False)  # fmt: skip
         out = os.path.join(args.out_dir, f"{name}.rd.json")
         atomic_write_text(out, json.dumps(result, indent=2) + "\n")
