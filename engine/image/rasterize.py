@@ -9,23 +9,26 @@ For pixel p (centre at integer + 0.5) and Gaussians n with mean μₙ, conic Σ�
 Every Gaussian is summed (the GaussianImage code sums only a tile's first 256: §4.2, item 3).
 The caller clamps I to [0, 1].
 
-How it is vectorised (no Python loop per pixel or per Gaussian): the α >= 1/255 ellipse of a
-Gaussian lies in a box of half-extents 3.33·(√Σxx, √Σyy). Each Gaussian gets a rectangular
-*patch* of pixels covering that box (cut to the image), and Gaussians are grouped by patch size
-into buckets whose sides grow by about √2, so the patches of a bucket form one dense tensor
-[n, Ky, Kx]: the exponent is a broadcast sum of [n, 1, Kx] and [n, Ky, 1] terms, and the patch
-is added into the image with one ``index_add_`` per bucket. Patches are placed inside the image
-(their origin is clamped), so no pixel index needs a bounds test. Buckets are cut into chunks of
-at most ``CHUNK_ELEMENTS`` pixels, which bounds the working memory on large tiles.
+How it is vectorised (no Python loop per pixel or per Gaussian): the α >= 1/255 region of a
+Gaussian is an ellipse. For every pixel row it crosses, the exact span of columns inside it is
+solved from the quadratic in dx, so a Gaussian becomes a set of *row spans* (about as many pixels
+as the ellipse's area, whatever its rotation). Spans are grouped by width into buckets whose
+sizes grow by about √2 (a "row tile" of K pixels), and each bucket is one dense tensor [R, K]
+(R spans): the exponent is ½a dx² + (b dy) dx + ½c dy² per element, and the bucket is added into
+the image with one ``index_add_``. Spans are placed inside the image (their origin is clamped),
+so no pixel index needs a bounds test; pixels of a span beyond the ellipse are zeroed by the
+α test. Buckets are cut into chunks of at most ``CHUNK_ELEMENTS`` pixels, which bounds the
+working memory on large tiles.
 
-The backward pass is written by hand: with G = ∂L/∂I gathered over each patch,
+The backward pass is written by hand: with G = ∂L/∂I gathered over each span,
 
     ∂L/∂cₙ = Σ_p αₙ G,   ∂L/∂σₙ = −αₙ (G · cₙ),
     ∂L/∂a = ½ Σ ∂L/∂σ dx², ∂L/∂c = ½ Σ ∂L/∂σ dy², ∂L/∂b = Σ ∂L/∂σ dx dy,
     ∂L/∂μ = −Σ_p ∂L/∂σ Σ⁻¹ d,
 
-where the sums over a patch reduce rows and columns first (dx depends only on the column, dy
-only on the row). ``engine.image.reference`` is the dense pure-autograd twin used to test it.
+where each span first reduces Σ ∂L/∂σ·{1, dx, dx²} over its pixels (dy is constant along a
+row) and the per-span sums are added per Gaussian with one ``index_add_``.
+``engine.image.reference`` is the dense pure-autograd twin used to test it.
 
 The same code runs on CUDA tensors (the "CUDA path" is this vectorised torch implementation on
 the GPU; no custom kernel). On CUDA the scatter uses ``index_put_(accumulate=True)``, which is
@@ -50,15 +53,14 @@ _SIZES = [4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 102
 
 @dataclass
 class _Chunk:
-    ids: Tensor  # [n] Gaussian indices
-    kx: int
-    ky: int
-    ox: Tensor  # [n] patch origin (column of the first pixel)
-    oy: Tensor  # [n]
+    gid: Tensor  # [R] Gaussian of each span
+    row: Tensor  # [R] pixel row
+    ox: Tensor  # [R] column of the span's first pixel
+    k: int  # span length (pixels)
 
 
 def _bucket(k: Tensor, limit: int) -> Tensor:
-    """Smallest listed size >= k, capped at the image side."""
+    """Smallest listed size >= k, capped at the image width."""
     sizes = torch.tensor(_SIZES, device=k.device)
     i = torch.searchsorted(sizes, k.clamp_max(_SIZES[-1]))
     return torch.minimum(sizes[i], torch.full_like(k, limit))
@@ -66,54 +68,60 @@ def _bucket(k: Tensor, limit: int) -> Tensor:
 
 @torch.no_grad()
 def plan(xy: Tensor, conics: Tensor, width: int, height: int) -> list[_Chunk]:
-    """Patches and buckets for every visible Gaussian. xy [N, 2] pixels, conics [N, 3]."""
-    a, b, c = conics.double().unbind(-1)
-    det = (a * c - b * b).clamp_min(1e-30)
-    half = CUTOFF_SIGMA * torch.sqrt(torch.stack([c / det, a / det], -1))  # [N, 2] box half-extents
+    """Row spans of every visible Gaussian, bucketed by length. xy [N, 2] px, conics [N, 3]."""
+    dev = xy.device
+    a, b, c = conics.detach().double().unbind(-1)
     m = xy.detach().double()
-    # pixel i is covered when its centre i + 0.5 lies in [μ - r, μ + r]
-    lo = torch.ceil(m - half - 0.5).long()
-    hi = torch.floor(m + half - 0.5).long()
-    size = torch.tensor([width, height], device=xy.device)
-    lo_c = lo.clamp_min(0)
-    hi_c = torch.minimum(hi, size - 1)
-    visible = ((hi_c >= lo_c).all(-1)) & torch.isfinite(m).all(-1)
-    ids = torch.nonzero(visible).flatten()
-    if ids.numel() == 0:
+    det = (a * c - b * b).clamp_min(1e-30)
+    ry = CUTOFF_SIGMA * torch.sqrt(a / det)  # half-height of the ellipse (√Σyy·3.33)
+    ok = torch.isfinite(m).all(-1) & torch.isfinite(ry) & (a > 0)
+    # pixel row j is crossed when its centre j + 0.5 lies within [my - ry, my + ry]
+    y0 = torch.ceil(m[:, 1] - ry - 0.5).clamp(0, height).nan_to_num(0).long()
+    y1 = torch.floor(m[:, 1] + ry - 0.5).clamp(-1, height - 1).nan_to_num(-1).long()
+    n_rows = torch.where(ok, (y1 - y0 + 1).clamp_min(0), torch.zeros_like(y0))  # [N]
+    total = int(n_rows.sum())
+    if total == 0:
         return []
-    lo_c, hi_c = lo_c[ids], hi_c[ids]
-    k = torch.stack([_bucket(hi_c[:, 0] - lo_c[:, 0] + 1, width), _bucket(hi_c[:, 1] - lo_c[:, 1] + 1, height)], -1)
-    origin = torch.minimum(lo_c, size - k)  # the patch stays inside the image and still covers [lo, hi]
-    key = k[:, 0] * 8192 + k[:, 1]
-    key_sorted, order = torch.sort(key, stable=True)
-    ids, k, origin = ids[order], k[order], origin[order]
-    _, counts = torch.unique_consecutive(key_sorted, return_counts=True)
+    gid = torch.repeat_interleave(torch.arange(len(n_rows), device=dev), n_rows)  # [R]
+    row = y0[gid] + torch.arange(total, device=dev) - torch.repeat_interleave(torch.cumsum(n_rows, 0) - n_rows, n_rows)
+    ga, gb, gc, mx, my = a[gid], b[gid], c[gid], m[gid, 0], m[gid, 1]
+    dy = row.double() + 0.5 - my
+    # σ <= ln 255 along the row: ½a dx² + b dy dx + ½c dy² - ln 255 <= 0
+    disc = dy * dy * (gb * gb - ga * gc) + 2.0 * ga * SIGMA_CUT
+    root = torch.sqrt(disc.clamp_min(0.0))
+    lo = torch.ceil(mx + (-gb * dy - root) / ga - 0.5 - 1e-6).clamp(0, width).long()
+    hi = torch.floor(mx + (-gb * dy + root) / ga - 0.5 + 1e-6).clamp(-1, width - 1).long()
+    keep = (disc >= 0) & (hi >= lo)
+    gid, row, lo, hi = gid[keep], row[keep], lo[keep], hi[keep]
+    if gid.numel() == 0:
+        return []
+    k = _bucket(hi - lo + 1, width)
+    ox = torch.minimum(lo, width - k)  # the span stays inside the image and still covers [lo, hi]
+    k_sorted, order = torch.sort(k, stable=True)
+    gid, row, ox = gid[order], row[order], ox[order]
+    sizes, counts = torch.unique_consecutive(k_sorted, return_counts=True)
     chunks, start = [], 0
-    for n in counts.tolist():
-        kx, ky = int(k[start, 0]), int(k[start, 1])
-        step = max(1, CHUNK_ELEMENTS // (kx * ky))
+    for size, n in zip(sizes.tolist(), counts.tolist()):
+        step = max(1, CHUNK_ELEMENTS // size)
         for s in range(start, start + n, step):
             e = min(s + step, start + n)
-            chunks.append(_Chunk(ids[s:e], kx, ky, origin[s:e, 0].contiguous(), origin[s:e, 1].contiguous()))
+            chunks.append(_Chunk(gid[s:e], row[s:e], ox[s:e], size))
         start += n
     return chunks
 
 
-def _patch(ch: _Chunk, xy: Tensor, conics: Tensor, width: int):
-    """α over the chunk's patches [n, Ky, Kx], flat pixel indices [n*Ky*Kx], dx [n, Kx], dy [n, Ky]."""
-    dev, dt = xy.device, xy.dtype
-    m = torch.index_select(xy, 0, ch.ids)  # [n, 2]
-    q = torch.index_select(conics, 0, ch.ids)  # [n, 3]
-    cx = ch.ox[:, None] + torch.arange(ch.kx, device=dev)  # [n, Kx] pixel columns
-    cy = ch.oy[:, None] + torch.arange(ch.ky, device=dev)  # [n, Ky] pixel rows
-    dx = cx.to(dt) + 0.5 - m[:, :1]
-    dy = cy.to(dt) + 0.5 - m[:, 1:]
-    a, b, c = q[:, 0:1], q[:, 1:2], q[:, 2:3]
-    sigma = (0.5 * a * dx * dx)[:, None, :] + (0.5 * c * dy * dy)[:, :, None] + (b * dy)[:, :, None] * dx[:, None, :]
-    alpha = torch.exp(-sigma)
-    alpha = alpha.masked_fill_(sigma > SIGMA_CUT, 0.0)  # [n, Ky, Kx]
-    pix = (cy * width)[:, :, None] + cx[:, None, :]  # [n, Ky, Kx]
-    return alpha, pix.reshape(-1), dx, dy
+def _spans(ch: _Chunk, xy: Tensor, conics: Tensor, width: int):
+    """α over the chunk's spans [R, K], flat pixel indices [R*K], dx [R, K], dy [R], conic [R, 3]."""
+    m = torch.index_select(xy, 0, ch.gid)  # [R, 2]
+    q = torch.index_select(conics, 0, ch.gid)  # [R, 3]
+    cols = ch.ox[:, None] + torch.arange(ch.k, device=xy.device)  # [R, K]
+    dx = cols.to(xy.dtype) + 0.5 - m[:, :1]
+    dy = ch.row.to(xy.dtype) + 0.5 - m[:, 1]  # [R]
+    a, b, c = q.unbind(-1)
+    sigma = (0.5 * a[:, None] * dx + (b * dy)[:, None]) * dx + (0.5 * c * dy * dy)[:, None]
+    alpha = torch.exp(-sigma).masked_fill_(sigma > SIGMA_CUT, 0.0)  # [R, K]
+    pix = (ch.row * width)[:, None] + cols
+    return alpha, pix.reshape(-1), dx, dy, q
 
 
 def _scatter_add(out: Tensor, index: Tensor, src: Tensor) -> None:
@@ -132,44 +140,37 @@ class _Rasterize(torch.autograd.Function):
         chunks = plan(xy, conics, width, height)
         saved = []
         for ch in chunks:
-            alpha, pix, dx, dy = _patch(ch, xy, conics, width)
-            col = torch.index_select(colors, 0, ch.ids)  # [n, C]
-            contrib = alpha.reshape(len(ch.ids), -1, 1) * col[:, None, :]  # [n, P, C]
-            _scatter_add(image, pix, contrib.reshape(-1, n_ch))
-            saved.append((alpha, pix, dx, dy))
+            alpha, pix, dx, dy, q = _spans(ch, xy, conics, width)
+            col = torch.index_select(colors, 0, ch.gid)  # [R, C]
+            _scatter_add(image, pix, (alpha[:, :, None] * col[:, None, :]).reshape(-1, n_ch))
+            saved.append((alpha, pix, dx, dy, q, col))
         if any(ctx.needs_input_grad[:3]):
             ctx.chunks, ctx.saved = chunks, saved
-            ctx.save_for_backward(conics, colors)
+            ctx.n = colors.shape[0]
         return image.reshape(height, width, n_ch)
 
     @staticmethod
     def backward(ctx, g_image):
-        conics, colors = ctx.saved_tensors
-        n_ch = colors.shape[-1]
+        n_ch = g_image.shape[-1]
         g_flat = g_image.reshape(-1, n_ch).contiguous()  # [HW, C]
-        g_xy = colors.new_zeros(colors.shape[0], 2)
-        g_con = colors.new_zeros(colors.shape[0], 3)
-        g_col = colors.new_zeros(colors.shape)
-        for ch, (alpha, pix, dx, dy) in zip(ctx.chunks, ctx.saved):
-            n = len(ch.ids)
-            g = torch.index_select(g_flat, 0, pix).reshape(n, -1, n_ch)  # [n, P, C]
-            w = alpha.reshape(n, 1, -1)  # [n, 1, P]
-            col = torch.index_select(colors, 0, ch.ids)  # [n, C]
-            g_col.index_add_(0, ch.ids, torch.bmm(w, g).reshape(n, n_ch))
-            gs = -(torch.bmm(g, col[:, :, None]).reshape(n, ch.ky, ch.kx) * alpha)  # ∂L/∂σ [n, Ky, Kx]
-            rows = gs.sum(2)  # [n, Ky]
-            cols = gs.sum(1)  # [n, Kx]
-            sxy = ((gs * dx[:, None, :]).sum(2) * dy).sum(1)  # Σ gs dx dy
-            sxx = (cols * dx * dx).sum(1)
-            syy = (rows * dy * dy).sum(1)
-            sx = (cols * dx).sum(1)
-            sy = (rows * dy).sum(1)
-            q = torch.index_select(conics, 0, ch.ids)
+        per_span, gids = [], []
+        for ch, (alpha, pix, dx, dy, q, col) in zip(ctx.chunks, ctx.saved):
+            r = alpha.shape[0]
+            g = torch.index_select(g_flat, 0, pix).reshape(r, ch.k, n_ch)  # [R, K, C]
+            g_col = torch.bmm(alpha[:, None, :], g)[:, 0]  # [R, C]
+            gs = -(torch.bmm(g, col[:, :, None])[:, :, 0] * alpha)  # ∂L/∂σ [R, K]
+            s0 = gs.sum(1)
+            gdx = gs * dx
+            s1 = gdx.sum(1)
+            s2 = (gdx * dx).sum(1)
             a, b, c = q.unbind(-1)
-            g_con.index_add_(0, ch.ids, torch.stack([0.5 * sxx, sxy, 0.5 * syy], -1))
-            g_xy.index_add_(0, ch.ids, torch.stack([-(a * sx + b * sy), -(b * sx + c * sy)], -1))
-        ctx.chunks = ctx.saved = None
-        return g_xy, g_con, g_col, None, None
+            per_span.append(torch.cat([torch.stack([-(a * s1 + b * dy * s0), -(b * s1 + c * dy * s0),
+                                                    0.5 * s2, dy * s1, 0.5 * dy * dy * s0], -1), g_col], -1))  # fmt: skip
+            gids.append(ch.gid)
+        acc = g_image.new_zeros(ctx.n, 5 + n_ch)
+        if per_span:
+            acc.index_add_(0, torch.cat(gids), torch.cat(per_span))
+        return acc[:, 0:2], acc[:, 2:5], acc[:, 5:], None, None
 
 
 def rasterize(xy: Tensor, conics: Tensor, colors: Tensor, width: int, height: int) -> Tensor:
