@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
@@ -35,6 +35,7 @@ SMOL_ITERATIONS = 3000  # CPU defaults for a Smol-GS run from the panel (README:
 SMOL_MAX_SIDE = 200
 SMOL_MAX_SPLATS = 20000
 HIGHLIGHT = (255, 230, 0)
+PLOT_PSNR_MAX = 80.0
 LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
 
 
@@ -166,10 +167,11 @@ class CompressPanel(QWidget):
         smol_buttons = QHBoxLayout()
         smol_buttons.addWidget(self.smol_button)
         smol_buttons.addWidget(self.smol_save_button)
-        form = QFormLayout()
-        form.addRow("Iterations", self.smol_iterations)
-        form.addRow("Image side", self.smol_max_side)
-        form.addRow("Max splats", self.smol_max_splats)
+        form = QHBoxLayout()  # one row: the panel's height goes to the table and the plot
+        for label, box in (("Iterations", self.smol_iterations), ("Side", self.smol_max_side),
+                           ("Max splats", self.smol_max_splats)):  # fmt: skip
+            form.addWidget(QLabel(label))
+            form.addWidget(box, 1)
         smol_layout = QVBoxLayout(self.smol_box)
         smol_layout.addWidget(self.smol_capture)
         smol_layout.addLayout(form)
@@ -345,10 +347,12 @@ class CompressPanel(QWidget):
         self._update_highlight()
 
     def _xy(self, point: dict) -> tuple[float, float] | None:
+        """Plot coordinates; a PSNR above PLOT_PSNR_MAX (visually lossless, e.g. an SPZ of an SPZ
+        scene) is drawn at that height so the lossy points keep the axis (the table has the value)."""
         x, y = point.get(self.x_axis.currentData()), point.get("psnr")
         if not (_finite(x) and _finite(y)) or float(x) <= 0:
             return None
-        return float(x), float(y)
+        return float(x), min(float(y), PLOT_PSNR_MAX)
 
     def _replot(self, codec: str) -> None:
         keys = sorted((k for k in self.points if k[0] == codec), key=lambda k: (k[1] is None, k[1] or 0))
