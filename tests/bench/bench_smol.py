@@ -1,7 +1,7 @@
 """Benchmark: Smol-GS against the 3DGS scene it starts from.
 
     .venv/bin/splatlab train ../shared/data/captures/lego_nerf_synthetic -o out/lego200 --max-side 200 --iterations 1500
-    .venv/bin/python tests/bench/bench_smol.py --scene out/lego200/point_cloud.ply --max-side 200 --iterations 3000 --max-splats 20000
+    .venv/bin/python tests/bench/bench_smol.py --scene out/lego200/point_cloud.ply --max-side 200 --iterations 3000 --max-splats 18000
 
 Runs the same job as ``splatlab compress SCENE --codec smol --capture DIR -o OUT.smol``, then
 reports the file size, the ratio against the scene's PLY, test PSNR of the decoded file (exact
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--lambda-o-scale", type=float, default=1.0)
     ap.add_argument("--lambda-q", type=float, default=5e-4)
-    ap.add_argument("--max-splats", type=int, default=20000)
+    ap.add_argument("--max-splats", type=int, default=18000)
     ap.add_argument("--out", default=str(REPO / "out" / "lego200.smol"))
     args = ap.parse_args()
     with warnings.catch_warnings():
