@@ -5,18 +5,21 @@ SmartSplat counts Gaussians but writes no file (ALGORITHMS.md §4.6); this is th
 table, a CRC32 per section and over the header) with magic ``b"SGIM"`` and codec id
 ``"smartsplat"``. Its sections:
 
-- ``meta`` (JSON): ``w``, ``h`` image size; ``t`` tile size and ``m`` margin (the tile layout,
-  ``engine.image.tiles.layout``); ``p`` position grid (2^-p px); ``s`` colour VQ stages;
+- ``meta`` (JSON): ``w``, ``h`` image size; ``t`` tile size and ``m`` blend band width (the tile
+  layout and the tiles' weights, ``engine.image.tiles``); ``p`` position grid (2^-p px); ``c``
+  colour step 2^-c in YCoCg (0: residual VQ colours with ``s`` stages);
 - ``t0``, ``t1``, … one per tile in coding order:
 
   ====================  =====================================================================
   varint N              Gaussians in the tile (0: an empty tile, nothing follows)
-  varint K              codewords per colour stage
+  varint K              (VQ only) codewords per colour stage
   f32 β, f32 s          log-scale quantiser (6 bits: log s = β + s·q)
-  per stage f16 lo, hi  codeword value range; then stages × K × 3 u8 codeword values
+  3 zigzag varints      (YCoCg) the median symbol of each colour channel
+  per stage f16 lo, hi  (VQ only) codeword value range; then stages × K × 3 u8 codeword values
   streams               ``engine.image.bitstream``: exp-Golomb deltas of the sorted position
-                        keys qy·Wq + qx; q₁; q₁ − q₂; the angle (only where q₁ ≠ q₂); one
-                        colour index stream per stage
+                        keys qy·Wq + qx; q₁; q₁ − q₂; the angle (only where q₁ ≠ q₂); then
+                        (YCoCg) per channel exp-Golomb codes of the zigzagged distance to the
+                        median, or (VQ) one colour index stream per stage
   ====================  =====================================================================
 
 The reported rate is always the whole file: bpp = file bytes × 8 / (W·H).
@@ -37,7 +40,7 @@ from engine.codec import container
 from engine.errors import InputError
 from engine.image.bitstream import Decoder, Encoder, varint
 from engine.image.gaussians import Gaussians2D
-from engine.image.quantize import SHAPE_LEVELS, QuantSpec, Side, dequantize
+from engine.image.quantize import SHAPE_LEVELS, QuantSpec, Side, color_width, dequantize
 from engine.image.rasterize import deterministic, render
 from engine.image.tiles import Tile, layout
 
@@ -62,21 +65,44 @@ class Header:
 
     def meta(self) -> dict:
         return {"w": self.width, "h": self.height, "t": self.tile_size, "m": self.margin,
-                "p": self.spec.pos_frac_bits, "s": self.spec.stages}  # fmt: skip
+                "p": self.spec.pos_frac_bits, "c": self.spec.color_bits, "s": self.spec.stages}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- one tile
-def encode_tile(sym: dict[str, np.ndarray], side: Side, spec: QuantSpec, tile: Tile) -> bytes:
+MAX_COLOR_SYMBOL = 1 << 24  # |qY|, |qCo|, |qCg| (a colour of 2^24 steps is corrupt data)
+
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    return np.where(v >= 0, 2 * v, -2 * v - 1)
+
+
+def _unzigzag(u: np.ndarray) -> np.ndarray:
+    return np.where(u & 1, -((u + 1) >> 1), u >> 1)
+
+
+def empty_symbols(spec: QuantSpec) -> dict[str, np.ndarray]:
+    z = np.zeros(0, np.int64)
+    return {"qx": z, "qy": z, "q1": z, "q2": z, "theta": z, "color": np.zeros((0, color_width(spec)), np.int64)}
+
+
+def encode_tile(sym: dict[str, np.ndarray], side: Side | None, spec: QuantSpec, tile: Tile) -> bytes:
     """Bytes of one tile from its symbols (sorted by position key) and side information."""
     n = len(sym["qx"])
     out = bytearray(varint(n))
     if n == 0:
         return bytes(out)
-    codes = side.codebooks.shape[1]
-    out += varint(codes) + _F32.pack(side.beta, side.step)
-    for s in range(spec.stages):
-        out += _F16.pack(float(side.lo[s]), float(side.hi[s]))
-    out += side.codebooks.astype(np.uint8).tobytes()
+    color = sym["color"].astype(np.int64)
+    if spec.vq:
+        codes = side.codebooks.shape[1]
+        out += varint(codes) + _F32.pack(side.beta, side.step)
+        for s in range(spec.stages):
+            out += _F16.pack(float(side.lo[s]), float(side.hi[s]))
+        out += side.codebooks.astype(np.uint8).tobytes()
+    else:
+        out += _F32.pack(side.beta, side.step)
+        centre = np.median(color, 0).round().astype(np.int64)  # [3] per channel
+        for c in centre:
+            out += varint(int(_zigzag(np.int64(c))))
     wq = tile.width << spec.pos_frac_bits
     key = sym["qy"].astype(np.int64) * wq + sym["qx"].astype(np.int64)
     enc = Encoder()
@@ -85,8 +111,12 @@ def encode_tile(sym: dict[str, np.ndarray], side: Side, spec: QuantSpec, tile: T
     d = sym["q1"] - sym["q2"]
     enc.categorical(d)
     enc.categorical(sym["theta"][d > 0])
-    for s in range(spec.stages):
-        enc.categorical(sym["color"][:, s])
+    if spec.vq:
+        for s in range(spec.stages):
+            enc.categorical(color[:, s])
+    else:
+        for c in range(3):
+            enc.exp_golomb(_zigzag(color[:, c] - centre[c]))
     return bytes(out) + enc.finish()
 
 
@@ -112,27 +142,35 @@ def decode_tile(data: bytes, spec: QuantSpec, tile: Tile, path: str | None = Non
     wq, hq = tile.width << spec.pos_frac_bits, tile.height << spec.pos_frac_bits
     if n > wq * hq:
         raise bad(f"{n} Gaussians in a {tile.width}x{tile.height} window")
-    empty = {"qx": np.zeros(0, np.int64), "qy": np.zeros(0, np.int64), "q1": np.zeros(0, np.int64),
-             "q2": np.zeros(0, np.int64), "theta": np.zeros(0, np.int64), "color": np.zeros((0, spec.stages), np.int64)}  # fmt: skip
+    no_books = (np.zeros((0, 0, 3), np.uint8), np.zeros(0, np.float16), np.zeros(0, np.float16))
     if n == 0:
         if pos != len(data):
             raise bad("unexpected bytes after an empty tile")
-        return empty, Side(0.0, 1.0, np.zeros((spec.stages, 1, 3), np.uint8), np.zeros(spec.stages, np.float16),
-                           np.ones(spec.stages, np.float16))  # fmt: skip
-    codes = uvarint()
-    if not 1 <= codes <= MAX_CODES:
-        raise bad(f"{codes} codewords")
-    need = _F32.size + _F16.size * spec.stages + spec.stages * codes * 3
+        return empty_symbols(spec), Side(0.0, 1.0, *no_books)
+    books, lo, hi = no_books
+    codes = 0
+    if spec.vq:
+        codes = uvarint()
+        if not 1 <= codes <= MAX_CODES:
+            raise bad(f"{codes} codewords")
+        need = _F32.size + _F16.size * spec.stages + spec.stages * codes * 3
+    else:
+        need = _F32.size
     if pos + need > len(data):
         raise bad("truncated header")
     beta, step = _F32.unpack_from(data, pos)
     pos += _F32.size
-    lo, hi = np.zeros(spec.stages, np.float16), np.zeros(spec.stages, np.float16)
-    for s in range(spec.stages):
-        lo[s], hi[s] = _F16.unpack_from(data, pos)
-        pos += _F16.size
-    books = np.frombuffer(data, np.uint8, spec.stages * codes * 3, pos).reshape(spec.stages, codes, 3).copy()
-    pos += spec.stages * codes * 3
+    if spec.vq:
+        lo, hi = np.zeros(spec.stages, np.float16), np.zeros(spec.stages, np.float16)
+        for s in range(spec.stages):
+            lo[s], hi[s] = _F16.unpack_from(data, pos)
+            pos += _F16.size
+        books = np.frombuffer(data, np.uint8, spec.stages * codes * 3, pos).reshape(spec.stages, codes, 3).copy()
+        pos += spec.stages * codes * 3
+    else:
+        centre = _unzigzag(np.array([uvarint() for _ in range(3)], np.int64))
+        if (np.abs(centre) > MAX_COLOR_SYMBOL).any():
+            raise bad("colour centre out of range")
     if not all(math.isfinite(v) for v in (beta, step, *lo.astype(float), *hi.astype(float))) or not 0 < step < 10:
         raise bad("non-finite or out-of-range quantiser values")
     dec = Decoder(data[pos:], path)
@@ -147,9 +185,15 @@ def decode_tile(data: bytes, spec: QuantSpec, tile: Tile, path: str | None = Non
     theta[d > 0] = dec.categorical(int((d > 0).sum()))
     if (theta < 0).any() or (theta >= SHAPE_LEVELS).any():
         raise bad("angle symbols out of range")
-    color = np.stack([dec.categorical(n) for _ in range(spec.stages)], -1)
-    if (color < 0).any() or (color >= codes).any():
-        raise bad("colour indices out of range")
+    if spec.vq:
+        color = np.stack([dec.categorical(n) for _ in range(spec.stages)], -1)
+        if (color < 0).any() or (color >= codes).any():
+            raise bad("colour indices out of range")
+    else:
+        u = np.stack([dec.exp_golomb(n) for _ in range(3)], -1)
+        if (u > 2 * MAX_COLOR_SYMBOL).any():
+            raise bad("colour symbols out of range")
+        color = _unzigzag(u) + centre
     dec.check_end()
     sym = {"qx": key % wq, "qy": key // wq, "q1": q1, "q2": q1 - d, "theta": theta, "color": color}
     return sym, Side(float(beta), float(step), books, lo, hi)
@@ -178,9 +222,11 @@ def unpack(data: bytes, path: str | None = None) -> tuple[Header, list[bytes]]:
     if c.codec != CODEC_ID:
         raise InputError(path, f"unknown .sgi codec {c.codec!r} (this SplatLab reads {CODEC_ID!r})")
     m = c.meta
-    spec = QuantSpec(pos_frac_bits=_int(m, "p", 0, 8, path), stages=_int(m, "s", 1, 8, path))
-    header = Header(_int(m, "w", 1, MAX_SIDE, path), _int(m, "h", 1, MAX_SIDE, path), _int(m, "t", 16, MAX_SIDE, path),
-                    _int(m, "m", 0, 1024, path), spec)  # fmt: skip
+    spec = QuantSpec(pos_frac_bits=_int(m, "p", 0, 8, path), color_bits=_int(m, "c", 0, 12, path),
+                     stages=_int(m, "s", 1, 8, path))  # fmt: skip
+    tile_size = _int(m, "t", 16, MAX_SIDE, path)
+    header = Header(_int(m, "w", 1, MAX_SIDE, path), _int(m, "h", 1, MAX_SIDE, path), tile_size,
+                    _int(m, "m", 0, tile_size // 2, path), spec)  # fmt: skip
     n = len(header.tiles())
     names = [f"t{i}" for i in range(n)]
     if list(c.sections) != ["meta"] + names:
@@ -200,10 +246,14 @@ def read(path: str | os.PathLike) -> tuple[Header, list[bytes]]:
 
 # ---------------------------------------------------------------------------- rendering
 def add_tile(canvas: torch.Tensor, tile: Tile, g: Gaussians2D) -> None:
-    """canvas [H, W, 3] += the tile's Gaussians rendered in (and cut to) its window."""
+    """canvas [H, W, 3] += ω_t × the tile's Gaussians rendered in (and cut to) its window
+    (``engine.image.tiles``: the weights of all tiles sum to one)."""
     if g.count:
         with torch.no_grad():
-            tile.window(canvas).add_(render(g.to(canvas.device), tile.width, tile.height))
+            img = render(g.to(canvas.device), tile.width, tile.height)
+            if tile.width < canvas.shape[1] or tile.height < canvas.shape[0]:
+                img = img * tile.weight().to(canvas.device)
+            tile.window(canvas).add_(img)
 
 
 def to_uint8(canvas: torch.Tensor) -> np.ndarray:

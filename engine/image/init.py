@@ -14,8 +14,9 @@ C. Scale-Adaptive Gaussian Color Sampling: a 9×9 lattice of offsets k·s/4 (|k|
    bilinearly at pixel centres, weights exp(−|k|²/(2s²)) (the reference's mixed units), colour =
    per-channel weighted median, clamped to [0, 1].
 
-Rotations start at 0 and scales are isotropic. ``region`` (a [H, W] bool mask) restricts where
-points may start (a tile's own area; its margins belong to tiles coded earlier).
+Rotations start at 0 and scales are isotropic. ``region`` ([H, W], bool or float weights in
+[0, 1]) says where points may start: the importance map is multiplied by it, and uniform
+candidates are kept where it is >= 0.5 (a tile's blend weight, ``engine.image.tiles``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def exclusion_sampling(existing: np.ndarray, count: int, radius: float, width: i
             break
         cand = rng.random((min(EXCLUSION_BATCH, 5 * remaining), 2)) * (width, height)
         if region is not None:
-            cand = cand[region[cand[:, 1].astype(int), cand[:, 0].astype(int)]]
+            cand = cand[region[cand[:, 1].astype(int), cand[:, 0].astype(int)] >= 0.5]
         pts = np.concatenate(accepted)
         if len(pts):
             d, _ = cKDTree(pts).query(cand, k=1, distance_upper_bound=radius)
@@ -153,7 +154,7 @@ def initialize(image: Tensor, count: int, seed: int = 0, region: Tensor | None =
     n_a = int(IMPORTANCE_SHARE * count)
     xy_a, s_a = importance_sampling(image, n_a, s_base, region, gen)
     radius = max(s_base, float(s_a.median()) if len(s_a) else 0.0)
-    region_np = region.cpu().numpy() if region is not None else None
+    region_np = region.cpu().float().numpy() if region is not None else None
     xy_b = exclusion_sampling(xy_a.numpy().astype(np.float64), count - len(xy_a), radius, w, h, region_np, rng)
     all_pts = np.concatenate([xy_a.numpy().astype(np.float64), xy_b])
     s_b = torch.from_numpy(knn_scale(all_pts, xy_b)).float()

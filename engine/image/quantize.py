@@ -1,13 +1,19 @@
 """Quantisation of 2D Gaussians, with straight-through estimators for quantisation-aware training.
 
 SmartSplat has no codec (ALGORITHMS.md §4.6); this follows GaussianImage's layout (§4.8) with
-changes that measured better at Kodak rates (README, "Image codec"):
+changes that measured better at Kodak rates:
 
 | attribute | quantiser | symbols |
 |---|---|---|
 | position | fixed point on a 2^-k px grid of the tile's window (k = ``pos_frac_bits``; GaussianImage: FP16) | qx, qy |
 | shape | 6-bit uniform, learned offset β and step s shared by both log-scales (§4.8: learned 6-bit per channel); angle on a fixed 64-step grid over [0, π) | q₁ >= q₂, θ |
-| colour | residual VQ, ``stages`` × ``codes`` RGB codewords (k-means init, Lloyd updates; §4.8) stored as 8-bit values | one index per stage |
+| colour (default) | YCoCg, uniform step 2^-``color_bits`` per channel, straight-through | qY, qCo, qCg |
+| colour (``color_bits=0``) | GaussianImage's residual VQ, ``stages`` × ``codes`` RGB codewords (k-means init, Lloyd updates; §4.8) stored as 8-bit values | one index per stage |
+
+Why scalar YCoCg colours by default: on kodim23 at 0.2 bpp (1,808 trained Gaussians, 31.87 dB
+unquantised) 2 × 64 residual VQ lost 1.95 dB for ~10.4 bits per Gaussian plus 384 bytes of
+codebooks; YCoCg at 1/64 lost 0.52 dB for ~13.8 bits (exp-Golomb coded) and no codebooks, and a
+uniform grid trains well with straight-through rounding, where the codebooks keep moving.
 
 Every dequantised value is computed by :func:`dequantize` from the integer symbols and the side
 information, on the encoder and the decoder alike, so both see the same Gaussians.
@@ -39,8 +45,13 @@ class QuantSpec:
     """Fixed quantiser settings of a file (stored in its meta)."""
 
     pos_frac_bits: int = 2  # position grid 2^-k px
-    stages: int = 2  # residual VQ stages for colour
-    codes: int = 64  # codewords per stage
+    color_bits: int = 6  # YCoCg colour step 2^-b; 0: residual VQ (GaussianImage) instead
+    stages: int = 2  # residual VQ stages for colour (color_bits = 0)
+    codes: int = 64  # codewords per stage (color_bits = 0)
+
+    @property
+    def vq(self) -> bool:
+        return self.color_bits == 0
 
 
 @dataclass
@@ -49,9 +60,24 @@ class Side:
 
     beta: float  # log-scale offset (float32)
     step: float  # log-scale step (float32)
-    codebooks: np.ndarray  # [stages, codes, 3] uint8
+    codebooks: np.ndarray  # [stages, codes, 3] uint8 (empty for YCoCg colours)
     lo: np.ndarray  # [stages] float16: codebook value range
     hi: np.ndarray  # [stages] float16
+
+
+def color_width(spec: QuantSpec) -> int:
+    """Colour symbols per Gaussian: 3 (qY, qCo, qCg) or one index per VQ stage."""
+    return spec.stages if spec.vq else 3
+
+
+# YCoCg (Malvar & Sullivan): Y = (R + 2G + B)/4, Co = (R − B)/2, Cg = (−R + 2G − B)/4
+YCOCG = torch.tensor([[0.25, 0.5, 0.25], [0.5, 0.0, -0.5], [-0.25, 0.5, -0.25]])
+
+
+def rgb_from_ycocg(ycc: Tensor) -> Tensor:
+    """[N, 3] YCoCg -> RGB: R = Y + Co − Cg, G = Y + Cg, B = Y − Co − Cg (exact on a 2^-b grid)."""
+    y, co, cg = ycc.unbind(-1)
+    return torch.stack([y + co - cg, y + cg, y - co - cg], -1)
 
 
 def codebook_values(side: Side) -> Tensor:
@@ -128,14 +154,19 @@ class Quantizer:
         self.beta = torch.tensor(lo, device=self.device, requires_grad=True)
         self.step = torch.tensor((hi - lo) / (SHAPE_LEVELS - 1), device=self.device, requires_grad=True)
         self.opt = torch.optim.Adam([self.beta, self.step], lr=1e-3)  # the learned quantiser (§4.8)
-        gen = torch.Generator().manual_seed(seed)
-        colors = g.color.detach().float().cpu()
-        books, residual = [], colors
-        for _ in range(spec.stages):
-            cb = _kmeans(residual, spec.codes, gen)
-            books.append(cb)
-            residual = residual - cb[_nearest(residual, cb)]
-        self._set_codebooks(torch.stack(books))
+        self.color_step = 2.0**-spec.color_bits
+        if spec.vq:
+            gen = torch.Generator().manual_seed(seed)
+            colors = g.color.detach().float().cpu()
+            books, residual = [], colors
+            for _ in range(spec.stages):
+                cb = _kmeans(residual, spec.codes, gen)
+                books.append(cb)
+                residual = residual - cb[_nearest(residual, cb)]
+            self._set_codebooks(torch.stack(books))
+        else:
+            self.books_u8 = np.zeros((0, 0, 3), np.uint8)
+            self.lo = self.hi = np.zeros(0, np.float16)
 
     def params(self) -> list[Tensor]:
         return [self.beta, self.step]
@@ -166,7 +197,12 @@ class Quantizer:
             residual = residual - cb[i]
         return idx
 
+    def _ycocg_symbols(self, color: Tensor) -> Tensor:
+        return color @ YCOCG.to(color).t() / self.color_step  # [N, 3] in steps
+
     def _color(self, color: Tensor) -> Tensor:
+        if not self.spec.vq:  # straight-through rounding on the YCoCg grid
+            return rgb_from_ycocg(ste_round(self._ycocg_symbols(color)) * self.color_step)
         idx = self._color_indices(color)
         q = sum(cb[i] for cb, i in zip(self.codebooks, idx))
         return color + (q - color).detach()
@@ -177,7 +213,9 @@ class Quantizer:
 
     @torch.no_grad()
     def update(self, g: Gaussians2D) -> None:
-        """One Lloyd step per residual stage, so the codebooks follow the trained colours."""
+        """One Lloyd step per residual stage, so the codebooks follow the trained colours (VQ only)."""
+        if not self.spec.vq:
+            return
         books, residual = [], g.color.detach().float()
         for cb in self.codebooks:  # [K, 3] on the colours' device
             cb = _lloyd(residual, cb)
@@ -200,7 +238,10 @@ class Quantizer:
         qs = torch.where(swap[:, None], qs.flip(-1), qs)
         qt = torch.remainder(qt + swap.long() * (SHAPE_LEVELS // 2), SHAPE_LEVELS)
         qt = torch.where(qs[:, 0] == qs[:, 1], torch.zeros_like(qt), qt)  # a circle has no angle
-        idx = torch.stack(self._color_indices(g.color), -1)  # [N, stages]
+        if self.spec.vq:
+            idx = torch.stack(self._color_indices(g.color), -1)  # [N, stages]
+        else:
+            idx = torch.round(self._ycocg_symbols(g.color.float())).long()  # [N, 3] qY qCo qCg
         order = torch.argsort(qy * (self.width / self.pos_step) + qx, stable=True)
         sym = {"qx": qx, "qy": qy, "q1": qs[:, 0], "q2": qs[:, 1], "theta": qt, "color": idx}
         return {k: v[order].cpu().numpy() for k, v in sym.items()}, side
@@ -215,7 +256,10 @@ def dequantize(sym: dict[str, np.ndarray], side: Side, spec: QuantSpec) -> Gauss
     qs = torch.from_numpy(np.stack([sym["q1"], sym["q2"]], -1).astype(np.float32))
     log_scale = beta + step * qs
     theta = torch.from_numpy(sym["theta"].astype(np.float32)) * ANGLE_STEP
+    if not spec.vq:
+        q = torch.from_numpy(sym["color"].astype(np.float32)).reshape(len(xy), 3)
+        return Gaussians2D(xy, log_scale, theta, rgb_from_ycocg(q * 2.0**-spec.color_bits))
     books = codebook_values(side)  # [S, K, 3]
-    idx = torch.from_numpy(sym["color"].astype(np.int64)).reshape(len(xy), -1)
+    idx = torch.from_numpy(sym["color"].astype(np.int64)).reshape(len(xy), spec.stages)
     color = sum(books[s][idx[:, s]] for s in range(books.shape[0])) if len(xy) else torch.zeros(0, 3)
     return Gaussians2D(xy, log_scale, theta, color)

@@ -6,10 +6,12 @@ Per tile (``engine.image.tiles``), in coding order:
    carried over) gives a Gaussian count through a model of the coded size per Gaussian
    (:func:`bits_estimate`; §4.3's fixed 56 bits per Gaussian is replaced by what the entropy
    coder actually spends).
-2. Initialisation A/B/C (§4.4; ``engine.image.init``) inside the tile's core.
-3. Training (§4.5): Adam (eps 1e-15), loss 0.8·L1 + 0.2·(1 − SSIM) on the clamped render plus
-   the fixed background of the tiles coded before. §4.5 runs 50 000 steps at constant rates;
-   short runs here use larger rates with a cosine decay (``TrainConfig``).
+2. Initialisation A/B/C (§4.4; ``engine.image.init``) over the tile's window, weighted by its
+   blend weight ω.
+3. Training (§4.5): Adam (eps 1e-15), loss 0.8·L1 + 0.2·(1 − SSIM) on clamp(B + ω·R + F·I): the
+   tile's render R under its blend weight ω, the decoded earlier tiles B and the image I standing
+   in for the later tiles' share F (``engine.image.tiles``). §4.5 runs 50 000 steps at constant
+   rates; short runs here use larger rates with a cosine decay (``TrainConfig``).
 4. Quantisation-aware fine-tuning (§4.6 / §4.8): the last ``qat_fraction`` of the steps render
    the quantised Gaussians (straight-through estimators; ``engine.image.quantize``).
 5. Encoding, then rate control: while the tile's bytes exceed its budget, the Gaussians with the
@@ -23,6 +25,7 @@ atomically at the end (a cancelled job leaves nothing).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -36,7 +39,7 @@ from engine.errors import InputError
 from engine.image import codec
 from engine.image.gaussians import MAX_LOG_SCALE, MIN_LOG_SCALE, Gaussians2D, conic, parse_rate
 from engine.image.init import initialize
-from engine.image.loss import loss_fn
+from engine.image.loss import TargetLoss
 from engine.image.quantize import QuantSpec, Quantizer, dequantize
 from engine.image.rasterize import rasterize
 from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights, layout
@@ -61,7 +64,7 @@ class TrainConfig:
     lr_theta: float = 0.02  # rad per step (§4.5: 1e-3 on a sigmoid logit)
     lr_color: float = 0.01  # per step (§4.5: 5e-3)
     lr_final: float = 0.1  # the cosine decay ends at this fraction of the rates
-    qat_lr: float = 0.3  # fine-tuning rates, as a fraction of the starting rates
+    qat_lr: float = 0.3  # fine-tuning rates, as a fraction of the starting rates (cosine decay again)
     tile_size: int = DEFAULT_TILE
     margin: int = DEFAULT_MARGIN
     spec: QuantSpec = field(default_factory=QuantSpec)
@@ -117,30 +120,31 @@ class CompressResult:
 
 
 # ---------------------------------------------------------------------------- rate model
-SHAPE_BITS = 12.0  # measured: q1, q1 - q2 and the angle, entropy-coded, per Gaussian
-COLOR_EFFICIENCY = 0.92  # entropy-coded colour indices, as a fraction of log2(codes) per stage
+SHAPE_BITS = 16.5  # measured on Kodak (kodim01, 0.2 bpp): q1, q1 - q2 and the angle, entropy-coded
+COLOR_EFFICIENCY = 0.92  # VQ colours: entropy-coded indices, as a fraction of log2(codes) per stage
+YCOCG_BITS_AT_6 = 13.8  # YCoCg colours at a 1/64 step: exp-Golomb bits per Gaussian (kodim23, 0.2 bpp)
 POSITION_OVERHEAD = 0.3  # exp-Golomb over the entropy of sorted uniform keys, bits
 
 
-def codes_for(count: int) -> int:
-    """Codewords per colour stage for a tile of ``count`` Gaussians (more Gaussians pay for
-    larger codebooks): 16 ... 256."""
-    return int(2 ** min(8, max(4, round(math.log2(max(count, 1)) / 2 + 0.5))))
-
-
-def bits_estimate(count: int, area: float, spec: QuantSpec, codes: int | None = None) -> float:
+def bits_estimate(count: int, area: float, spec: QuantSpec) -> float:
     """Model of a tile's coded size in bits: positions cost about log₂(e·A·4^p/N) each (an
     unordered set of N points on A·4^p grid cells, sorted and delta-coded), shapes SHAPE_BITS,
-    colours a fraction of log₂ K per stage; plus the side information."""
+    colours YCOCG_BITS_AT_6 (+3 per extra bit of precision) or a fraction of log₂ K per VQ stage;
+    plus the side information (quantiser values, codebooks, the fitted models' 5-bit codes)."""
     if count <= 0:
         return 8.0
-    k = codes or codes_for(count)
     cells = area * 4.0**spec.pos_frac_bits
     pos = math.log2(math.e * cells / count) + POSITION_OVERHEAD if cells > count else 1.0
-    per = pos + SHAPE_BITS + COLOR_EFFICIENCY * spec.stages * math.log2(k)
-    models = 8 * (3 + spec.stages) * 2 + 5 * (40 + 64 * 3 + spec.stages * k)  # model headers + 5-bit codes
-    side = 8 * (2 + 8 + 4 * spec.stages + 3 * spec.stages * k + 2) + models
-    return count * per + side
+    if spec.vq:
+        k = spec.codes
+        color = COLOR_EFFICIENCY * spec.stages * math.log2(k)
+        models = 8 * (3 + spec.stages) * 2 + 5 * (24 + 64 * 3 + spec.stages * k)
+        side = 8 * (2 + 8 + 4 * spec.stages + 3 * spec.stages * k + 2) + models
+    else:
+        color = YCOCG_BITS_AT_6 + 3 * (spec.color_bits - 6)
+        models = 8 * (4 + 3) * 2 + 5 * (4 * 24 + 64 * 3)
+        side = 8 * (2 + 8 + 6 + 2) + models
+    return count * (pos + SHAPE_BITS + color) + side
 
 
 def count_for_bits(bits: float, area: float, spec: QuantSpec) -> int:
@@ -196,28 +200,35 @@ def _psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
 class _TileFit:
     """Training, QAT, encoding and rate control of one tile (a sub-job of :func:`compress_job`)."""
 
-    def __init__(self, tile, target, background, budget_bits: float, cfg: TrainConfig, spec: QuantSpec):
+    def __init__(self, tile, target, background, future, budget_bits: float, cfg: TrainConfig, spec: QuantSpec):
         self.tile, self.cfg, self.spec = tile, cfg, spec
         self.device = torch.device(cfg.device)
         self.target = target.to(self.device)  # [h, w, 3] float in [0, 1]
-        self.background = background.to(self.device)  # [h, w, 3] earlier tiles, decoded
+        self.background = background.to(self.device)  # [h, w, 3] earlier tiles, decoded and weighted
+        alone = (tile.wx0, tile.wy0, tile.wx1, tile.wy1) == (tile.x0, tile.y0, tile.x1, tile.y1)
+        self.weight = None if alone else tile.weight().to(self.device)  # [h, w, 1] ω_t (engine.image.tiles)
+        # later tiles' share F_t of the window, stood in for by the image itself: [h, w, 3]
+        self.fill = future.to(self.device) * self.target
         self.budget_bits = budget_bits
         self.w, self.h = tile.width, tile.height
         core = tile.core_mask()
         self.area = float(core.sum())
         self.count = max(1, count_for_bits(budget_bits * 1.03, self.area, spec))  # pruning trims the rest
         self.core = core
+        self.loss = TargetLoss(self.target, cfg.ssim_weight)
 
     def _render(self, g: Gaussians2D) -> torch.Tensor:
         img = rasterize(g.xy, conic(g.log_scale, g.theta), g.color, self.w, self.h)
-        return (img + self.background).clamp(0.0, 1.0)
+        if self.weight is not None:
+            img = self.weight * img
+        return (self.background + img + self.fill).clamp(0.0, 1.0)
 
     def _step(self, p: _Params, quant: Quantizer | None):
         g = p.gaussians()
         if quant is not None:
             g = quant.apply(g)
         pred = self._render(g)
-        loss = loss_fn(pred, self.target, self.cfg.ssim_weight)
+        loss = self.loss(pred)
         p.opt.zero_grad(set_to_none=True)
         if quant is not None:
             quant.opt.zero_grad(set_to_none=True)
@@ -227,7 +238,7 @@ class _TileFit:
             quant.opt.step()
             quant.update(p.gaussians())
         p.clamp(self.w, self.h)
-        return float(loss.detach()), pred
+        return float(loss.detach()), pred.detach()  # the graph (and the rasterizer's saved spans) goes now
 
     def run(self, cancel: CancelToken, report):
         """Generator: yields (steps done, metrics, preview or None); returns (bytes, decoded Gaussians)."""
@@ -235,7 +246,8 @@ class _TileFit:
         total = cfg.iterations
         n_qat = min(total, max(1, round(total * cfg.qat_fraction))) if total > 1 else 0
         n_float = total - n_qat
-        g0 = initialize(self.target.cpu(), self.count, seed=cfg.seed + self.tile.index, region=self.core)
+        region = None if self.weight is None else self.weight[..., 0].cpu()  # start where the tile has weight
+        g0 = initialize(self.target.cpu(), self.count, seed=cfg.seed + self.tile.index, region=region)
         p = _Params(g0, cfg, self.device)
         metrics = {}
         for i in range(n_float):
@@ -249,31 +261,32 @@ class _TileFit:
         with torch.no_grad():
             canon = p.gaussians().detach().canonical()
         p = _Params(canon, cfg, self.device)
-        p.set_lr(cfg.qat_lr)
         quant = Quantizer(canon, self.spec, (self.w, self.h), seed=cfg.seed + self.tile.index, device=self.device)
         for i in range(n_qat):
             cancel.check()
+            t = i / max(n_qat - 1, 1)
+            p.set_lr(cfg.qat_lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))))
             loss, pred = self._step(p, quant)
             metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
             yield 1, metrics, pred
         # encode; while over budget: prune the least energetic Gaussians, fine-tune, re-encode
         fine = max(2, n_qat // 4)
-        for attempt in range(6):
+        for attempt in itertools.count():
             cancel.check()
-            sym, side = quant.finalize(p.gaussians().detach())
+            n = p.xy.shape[0]
+            sym, side = quant.finalize(p.gaussians().detach()) if n else (codec.empty_symbols(self.spec), None)
             data = codec.encode_tile(sym, side, self.spec, self.tile)
             bits = 8 * len(data)
-            n = p.xy.shape[0]
-            if bits <= self.budget_bits or n <= 1:
+            if bits <= self.budget_bits or n == 0:  # an empty tile (1 byte) always fits
                 break
             per = bits / n
-            drop = min(n - 1, math.ceil((bits - self.budget_bits) / per * 1.02) + 1)
+            drop = min(n, math.ceil((bits - self.budget_bits) / per * 1.02) + 1 + attempt)
             with torch.no_grad():
                 energy = p.color.detach().norm(dim=-1) * torch.exp(p.log_scale.detach().sum(-1))
             keep = torch.sort(torch.argsort(energy, descending=True)[: n - drop]).values
             p = p.keep(keep, cfg, self.device)
-            p.set_lr(cfg.qat_lr)
-            steps = fine if attempt < 4 else 0
+            p.set_lr(cfg.qat_lr * cfg.lr_final)
+            steps = fine if attempt < 4 and n > drop else 0
             for _ in range(steps):
                 cancel.check()
                 loss, pred = self._step(p, quant)
@@ -286,9 +299,9 @@ class _TileFit:
 
 
 # ---------------------------------------------------------------------------- the whole image
-def _as_tensor(image: np.ndarray) -> torch.Tensor:
+def _as_tensor(image: np.ndarray, source: str | None = None) -> torch.Tensor:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(None, f"expected an RGB image [H, W, 3] uint8, got {image.dtype} {image.shape}")
+        raise InputError(source, f"expected an RGB image [H, W, 3] uint8, got {image.dtype} {image.shape}")
     return torch.from_numpy(image).float() / 255.0
 
 
@@ -302,9 +315,11 @@ def _preview(canvas: torch.Tensor, max_side: int = 1024) -> np.ndarray:
     return (img * 255 + 0.5).floor().to(torch.uint8).cpu().numpy()
 
 
-def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None, cancel: CancelToken | None = None):
+def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None, cancel: CancelToken | None = None,
+                 source: str | None = None):  # fmt: skip
     """Job: compress ``image`` [H, W, 3] uint8 at ``cfg.bpp``; writes ``output`` (.sgi) atomically
-    when given. Yields Progress; returns :class:`CompressResult`."""
+    when given. ``source`` (the image's file) is named in errors. Yields Progress; returns
+    :class:`CompressResult`."""
     from engine.metrics import ms_ssim, psnr
 
     cancel = cancel or CancelToken()
@@ -313,18 +328,19 @@ def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None,
     t_start = time.perf_counter()
     h, w = image.shape[:2]
     if w > codec.MAX_SIDE or h > codec.MAX_SIDE:
-        raise InputError(None, f"the image is {w}x{h}; the .sgi format holds at most {codec.MAX_SIDE} px a side")
-    target = _as_tensor(image)
+        raise InputError(source, f"the image is {w}x{h}; the .sgi format holds at most {codec.MAX_SIDE} px a side")
+    target = _as_tensor(image, source)
     tiles = layout(w, h, cfg.tile_size, cfg.margin)
     spec = cfg.spec
     header = codec.Header(w, h, cfg.tile_size, cfg.margin, spec)
     total_bits = cfg.bpp * w * h - 8 * codec.container_overhead(len(tiles), header)
     if total_bits < 8 * 64 * len(tiles):
-        raise InputError(None, f"target {cfg.bpp:g} bpp leaves {max(total_bits, 0) / 8:.0f} bytes for {len(tiles)} "
+        raise InputError(source, f"target {cfg.bpp:g} bpp leaves {max(total_bits, 0) / 8:.0f} bytes for {len(tiles)} "
                                f"tile(s) of a {w}x{h} image: too few to code it")  # fmt: skip
     weights = complexity_weights(target, tiles)
     device = torch.device(cfg.device)
     canvas = torch.zeros(h, w, 3, device=device)
+    weights_done = torch.zeros(h, w, 1, device=device)  # Σ ω_s of the tiles coded so far
     payloads: list[bytes] = []
     steps_total = cfg.iterations * len(tiles)
     step, spent, last_preview = 0, 0.0, -1e9
@@ -332,7 +348,9 @@ def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None,
     for k, tile in enumerate(tiles):
         remaining_weight = sum(weights[k:])
         budget = (total_bits - spent) * weights[k] / remaining_weight
-        fit = _TileFit(tile, tile.window(target), tile.window(canvas).clone(), budget, cfg, spec)
+        tile.window(weights_done).add_(tile.weight().to(device))
+        future = (1.0 - tile.window(weights_done)).clamp_min(0.0)  # F_t: what later tiles will add
+        fit = _TileFit(tile, tile.window(target), tile.window(canvas).clone(), future, budget, cfg, spec)
         job = fit.run(cancel, None)
         msg = f"tile {k + 1}/{len(tiles)}" if len(tiles) > 1 else "training"
         while True:
