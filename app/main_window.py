@@ -16,11 +16,13 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 from app import workers
 from app.compress_controller import CompressController
 from app.dialogs import ExportDialog, show_error
+from app.image_controller import ImageController
 from app.documents import Document, Workspace
 from app.panels.camera_panel import CameraPanel
 from app.panels.compare_panel import ComparePanel
 from app.panels.compress_panel import CompressPanel
 from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
+from app.panels.image_panel import ImagePanel
 from app.panels.scene_panel import ScenePanel
 from app.panels.train_panel import TrainPanel
 from app.train_controller import TrainController
@@ -40,6 +42,13 @@ def _cuda_available() -> bool:
         return bool(torch.cuda.is_available())
     except Exception:  # noqa: BLE001 - only chooses the Train panel's defaults
         return False
+
+
+def _image_iterations() -> int:
+    """The Image panel's default training steps (engine.image.train: fewer on the CPU)."""
+    from engine.image.train import CPU_ITERATIONS, CUDA_ITERATIONS
+
+    return CUDA_ITERATIONS if _cuda_available() else CPU_ITERATIONS
 
 
 def _memory_mb() -> float | None:
@@ -77,6 +86,7 @@ class MainWindow(QMainWindow):
         self.compare_panel = ComparePanel(self.workspace)
         self.train_panel = TrainPanel(cuda=_cuda_available())
         self.compress_panel = CompressPanel()
+        self.image_panel = ImagePanel(default_iterations=_image_iterations())
         self.docks = {}
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
@@ -85,6 +95,7 @@ class MainWindow(QMainWindow):
             ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
             ("Train", self.train_panel, Qt.RightDockWidgetArea),
             ("Compress", self.compress_panel, Qt.RightDockWidgetArea),
+            ("Image", self.image_panel, Qt.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock{title}")
@@ -93,9 +104,11 @@ class MainWindow(QMainWindow):
             self.docks[title] = dock
         self.tabifyDockWidget(self.docks["Display"], self.docks["Train"])
         self.tabifyDockWidget(self.docks["Display"], self.docks["Compress"])
+        self.tabifyDockWidget(self.docks["Display"], self.docks["Image"])
         self.docks["Display"].raise_()
         self.trainer = TrainController(self, self.train_panel)
         self.compressor = CompressController(self, self.compress_panel)
+        self.imager = ImageController(self, self.image_panel)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
         for lab in self._status.values():
