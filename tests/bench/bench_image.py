@@ -72,11 +72,12 @@ def run_kodak(args) -> dict:
     rates = [float(r) for r in args.rates.split(",")]
     names = [f"kodim{i:02d}" for i in range(1, 25)][args.first - 1 :][: args.images]
     out = Path(args.out)
-    settings = {"rates": rates, "iterations": args.iterations, "seed": args.seed}
+    settings = {"iterations": args.iterations, "seed": args.seed}  # what makes two runs' rows comparable
     report = {"settings": settings, "machine": machine(), "images": {}}
-    if args.resume and out.exists():
+    if args.resume and out.exists():  # rows of any rate and image, measured with the same settings
         old = json.loads(out.read_text())
-        if old.get("settings") == settings:
+        old_settings = {k: old.get("settings", {}).get(k) for k in settings}
+        if old_settings == settings:
             report["images"] = old.get("images", {})
     codecs = available_codecs()
     for name in names:
@@ -105,19 +106,18 @@ def run_kodak(args) -> dict:
             line = "  ".join(f"{c} {row[c]['bpp']:.3f}/{row[c]['psnr']:.2f}" + ("" if row[c].get("reached", True) else "!")
                              for c in ("smartsplat",) + codecs)  # fmt: skip
             print(f"{name} @ {key} bpp: {line}  ({time.perf_counter() - t:.0f} s)", flush=True)
-            report["summary"] = summarize(report["images"], rates, codecs)
+            report["summary"] = summarize(report["images"], codecs)
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    report["summary"] = summarize(report["images"], rates, codecs)
+    report["summary"] = summarize(report["images"], codecs)
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")
     return report
 
 
-def summarize(images: dict, rates: list[float], codecs: tuple[str, ...]) -> dict:
-    """Means over the images that have every codec at a rate."""
+def summarize(images: dict, codecs: tuple[str, ...]) -> dict:
+    """Means, per rate, over the images that have every codec at that rate."""
     summary = {}
-    for bpp in rates:
-        key = f"{bpp:g}"
+    for key in sorted({k for e in images.values() for k in e}, key=float):
         rows = [e[key] for e in images.values() if key in e and all(c in e[key] for c in ("smartsplat",) + codecs)]
         if not rows:
             continue
