@@ -27,7 +27,7 @@ from app import workers
 from engine.image import TrainConfig, codec, compress_job, decompress_job, load_image
 from engine.image.baselines import matched_job
 from engine.image.imageio import IMAGE_EXTENSIONS
-from engine.io.atomic import atomic_write_bytes
+from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.jobs import Progress
 from engine.metrics import psnr
 
@@ -96,7 +96,7 @@ class ImageController(QObject):
         """An image to compress, or a .sgi file to decode (chosen by its magic or extension)."""
         if self.job is not None:
             return
-        if _is_sgi(path):
+        if codec.is_sgi(path):
             self._decode(path)
             return
         self._set_state("loading")
@@ -123,8 +123,7 @@ class ImageController(QObject):
 
         def job(cancel):
             image = yield from decompress_job(path, None, cancel=cancel)
-            with open(path, "rb") as f:
-                info = codec.info(f.read(), path)
+            info = codec.info(read_bytes(path), path)
             same = reference is not None and reference.shape == image.shape
             return {"image": image, "info": info, "path": path, "psnr": psnr(image, reference) if same else None}
 
@@ -254,12 +253,3 @@ class ImageController(QObject):
         if self.job is not None:
             self.job.cancel()
 
-
-def _is_sgi(path: str) -> bool:
-    if path.lower().endswith(".sgi"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == codec.MAGIC
-    except OSError:
-        return False

@@ -109,9 +109,10 @@ def _info_args(p):
 
 @command("info", "count, SH degree, bounds, bytes per splat", _info_args)
 def _info(args) -> int:
+    from engine.image.codec import is_sgi
     from engine.info import scene_info
 
-    if _is_sgi(args.file):  # an image coded with 2D Gaussians (splatlab image compress)
+    if is_sgi(args.file):  # an image coded with 2D Gaussians (splatlab image compress)
         return _image_info(args)
     scene = load_scene(args.file, args)
     info = scene_info(scene, args.file)
@@ -514,28 +515,11 @@ def _image_decompress(args) -> int:
     return EXIT_OK
 
 
-def _is_sgi(path: str) -> bool:
-    """A .sgi file by extension or by its magic (``splatlab info`` on an image file)."""
-    if path.lower().endswith(".sgi"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            from engine.codec.container import SGI_MAGIC
-
-            return f.read(4) == SGI_MAGIC
-    except OSError:
-        return False
-
-
 def _image_info(args) -> int:
     from engine.image import codec
+    from engine.io.atomic import read_bytes
 
-    try:
-        with open(args.file, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(args.file, f"cannot read ({e.strerror or e})") from None
-    info = codec.info(data, args.file) | {"path": args.file, "format": "sgi"}
+    info = codec.info(read_bytes(args.file), args.file) | {"path": args.file, "format": "sgi"}
     if args.json:
         print_json(info)
     else:

@@ -43,6 +43,7 @@ from engine.image.gaussians import Gaussians2D
 from engine.image.quantize import SHAPE_LEVELS, QuantSpec, Side, color_width, dequantize
 from engine.image.rasterize import deterministic, render
 from engine.image.tiles import Tile, layout
+from engine.io.atomic import read_bytes
 
 MAGIC = container.SGI_MAGIC
 CODEC_ID = "smartsplat"
@@ -234,14 +235,21 @@ def unpack(data: bytes, path: str | None = None) -> tuple[Header, list[bytes]]:
     return header, [c.sections[k] for k in names]
 
 
-def read(path: str | os.PathLike) -> tuple[Header, list[bytes]]:
+def is_sgi(path: str | os.PathLike) -> bool:
+    """A .sgi file by its extension or, under any name, by its magic."""
     path = os.fspath(path)
+    if path.lower().endswith(".sgi"):
+        return True
     try:
         with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
-    return unpack(data, path)
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def read(path: str | os.PathLike) -> tuple[Header, list[bytes]]:
+    path = os.fspath(path)
+    return unpack(read_bytes(path), path)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -279,12 +287,7 @@ def decode(data: bytes, path: str | None = None, device: str | torch.device = "c
 
 def decode_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> np.ndarray:
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
-    return decode(data, path, device)
+    return decode(read_bytes(path), path, device)
 
 
 def info(data: bytes, path: str | None = None) -> dict:

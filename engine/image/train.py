@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 
@@ -43,7 +42,7 @@ from engine.image.loss import TargetLoss
 from engine.image.quantize import QuantSpec, Quantizer, dequantize
 from engine.image.rasterize import rasterize
 from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights, layout
-from engine.io.atomic import atomic_write_bytes
+from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.jobs import CancelToken, Progress
 
 CPU_ITERATIONS = 500
@@ -401,12 +400,7 @@ def decompress_job(path: str, output: str | None = None, device: str = "cpu", ca
     cancel = cancel or CancelToken()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, f"cannot read ({e.strerror or e})") from None
-    header, payloads = codec.unpack(data, path)
+    header, payloads = codec.unpack(read_bytes(path), path)
     tiles = header.tiles()
     canvas = torch.zeros(header.height, header.width, 3, device=device)
     with deterministic(device):
