@@ -36,7 +36,7 @@ IMAGE_FILTER = ("Images and .sgi files (" + " ".join("*" + e for e in IMAGE_EXTE
                 "All files (*)")  # fmt: skip
 
 
-class ImageController(QObject):
+class ImageController(QObject, workers.PanelJob):
     state_changed = Signal(str)
     loaded = Signal(object)  # the image [H, W, 3] uint8, after Open
     finished = Signal(object)  # dict: "result" (CompressResult), "matched" (list of baseline points)
@@ -59,17 +59,6 @@ class ImageController(QObject):
         panel.compress_requested.connect(self.compress)
         panel.cancel_requested.connect(self.cancel)
         panel.save_requested.connect(self.save_dialog)
-
-    @property
-    def state(self) -> str:
-        return self.panel.state
-
-    def _set_state(self, state: str) -> None:
-        self.panel.set_state(state)
-        self.state_changed.emit(state)
-
-    def is_running(self) -> bool:
-        return self.job is not None
 
     # ------------------------------------------------------------------ questions (tests replace these)
     def ask_open_path(self) -> str:

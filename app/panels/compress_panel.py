@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLay
                                QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
 from app.documents import human_bytes
+from app.panels.progress_mixin import JobStatusMixin
 from engine.codec import DEFAULT_LEVEL, ladder
 from engine.rd import BASELINES, LABELS
 
@@ -83,7 +84,7 @@ def describe(key, point: dict | None) -> str:
     return " · ".join(parts)
 
 
-class CompressPanel(QWidget):
+class CompressPanel(JobStatusMixin, QWidget):
     prepare_requested = Signal()
     cancel_requested = Signal()
     level_changed = Signal(int)  # the slider (1..8)
@@ -266,17 +267,6 @@ class CompressPanel(QWidget):
 
     def set_result_ready(self, ready: bool) -> None:
         self.save_button.setEnabled(ready)
-
-    def set_source(self, text: str) -> None:
-        self.source.setText(text)
-
-    def show_message(self, text: str) -> None:
-        self.status.setText(text)
-
-    def show_progress(self, step: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(int(total), 1))
-        self.progress.setValue(min(int(step), max(int(total), 1)))
-        self.status.setText(message)
 
     def level(self) -> int:
         return self.slider.value()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, Q
                                QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
+from app.panels.progress_mixin import JobStatusMixin
 from engine.image.baselines import LABELS
 
 STATES = ("idle", "loading", "compressing", "measuring", "decoding", "cancelling")
@@ -179,7 +180,7 @@ class SplitView(QWidget):
             self.divider_changed.emit(self.divider)
 
 
-class ImagePanel(QWidget):
+class ImagePanel(JobStatusMixin, QWidget):
     open_requested = Signal()  # an image or a .sgi file, chosen by the controller's dialog
     compress_requested = Signal()
     cancel_requested = Signal()
@@ -331,17 +332,6 @@ class ImagePanel(QWidget):
 
     def settings(self) -> dict:
         return {"bpp": float(self.bpp.value()), "iterations": int(self.iterations.value())}
-
-    def set_source(self, text: str) -> None:
-        self.source.setText(text)
-
-    def show_message(self, text: str) -> None:
-        self.status.setText(text)
-
-    def show_progress(self, step: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(int(total), 1))
-        self.progress.setValue(min(int(step), max(int(total), 1)))
-        self.status.setText(message)
 
     def show_metrics(self, text: str) -> None:
         self.metrics.setText(text)
