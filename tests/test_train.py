@@ -175,3 +175,22 @@ def test_cli_train_and_eval(tmp_path):
     assert r.returncode == 2 and "nope" in r.stderr
     r = run("train", str(cap), "-o", str(tmp_path / "x"), "--iterations", "0")
     assert r.returncode == 2
+
+
+def test_random_init_of_a_real_capture_reaches_the_background():
+    """Without alpha masks (fox) the random cloud fills a cube 3x the subject's, so the room
+    behind the fox starts with points; with masks (lego) it stays inside the object's hull."""
+    from engine.train.init import UNMASKED_SPREAD, convergence_point, random_points_in_view
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fox lists frames whose image is missing
+        fox = load_capture(data_path("captures/fox_instant_ngp"), max_side=48)
+    centre = convergence_point(fox)
+    subject, _ = random_points_in_view(fox, 3000, seed=0, spread=1.0)
+    default, rgb = random_points_in_view(fox, 3000, seed=0)
+    reach = lambda p: float(np.abs(p - centre).max())  # noqa: E731
+    assert reach(default) > 0.8 * UNMASKED_SPREAD * reach(subject)
+    assert rgb.shape == (3000, 3) and 0.0 <= rgb.min() and rgb.max() <= 1.0
+    lego = load_capture(data_path(LEGO), max_side=32)
+    hull, _ = random_points_in_view(lego, 2000, seed=0)
+    assert np.array_equal(hull, random_points_in_view(lego, 2000, seed=0, spread=1.0)[0])  # the object's cube
