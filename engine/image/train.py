@@ -13,7 +13,7 @@ Per tile (``engine.image.tiles``), in coding order:
    in for the later tiles' share F (``engine.image.tiles``). The loss sees the sum *before* the
    decoder's clamp to [0, 1]: through a clamp, a bright region whose Gaussians overshoot 1 gets
    no gradient and stays blown out (at 0.2 bpp: kodim20 24.47 dB with the clamp in the loss,
-   27.72 dB without, its sky had gone white; kodim01 22.20 dB and 22.13 dB, unchanged). §4.5 runs 50 000 steps at constant
+   27.72 dB without, its sky had gone white; kodim01 22.20 -> 22.13 dB, kodim12 28.15 -> 27.91 dB). §4.5 runs 50 000 steps at constant
    rates; short runs here use larger rates with a cosine decay (``TrainConfig``).
 4. Quantisation-aware fine-tuning (§4.6 / §4.8): the last ``qat_fraction`` of the steps render
    the quantised Gaussians (straight-through estimators; ``engine.image.quantize``).
