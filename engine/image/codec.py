@@ -259,7 +259,7 @@ def add_tile(canvas: torch.Tensor, tile: Tile, g: Gaussians2D) -> None:
     if g.count:
         with torch.no_grad():
             img = render(g.to(canvas.device), tile.width, tile.height)
-            if tile.width < canvas.shape[1] or tile.height < canvas.shape[0]:
+            if tile.blended:
                 img = img * tile.weight().to(canvas.device)
             tile.window(canvas).add_(img)
 

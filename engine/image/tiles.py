@@ -10,7 +10,8 @@ partition of unity, and no tile's contribution ever stops with a step: the decod
 clamp(Σ_t ω_t · R_t), R_t the tile's render.
 
 Tiles are coded in raster order. Tile t is trained against its window of the image with
-pred = clamp(B_t + ω_t R_t + F_t · I): B_t the already decoded (quantised) earlier tiles, and
+pred = B_t + ω_t R_t + F_t · I (the loss sees it before the decoder's clamp, ``engine.image.train``
+item 3): B_t the already decoded (quantised) earlier tiles, and
 F_t = 1 − Σ_{s<=t} ω_s the weight still to come from later tiles, stood in for by the image I
 itself (as if later tiles were exact). In a band towards a later tile, R_t therefore fits the
 image, and the later tile fits what is left; in a band towards an earlier tile it corrects the
@@ -62,6 +63,11 @@ class Tile:
     @property
     def height(self) -> int:
         return self.wy1 - self.wy0
+
+    @property
+    def blended(self) -> bool:
+        """Whether the window reaches past the core into blend bands (ω_t is not all ones)."""
+        return (self.wx0, self.wy0, self.wx1, self.wy1) != (self.x0, self.y0, self.x1, self.y1)
 
     def window(self, image: Tensor) -> Tensor:
         """The window of an image [H, W, ...]."""

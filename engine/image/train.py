@@ -13,8 +13,9 @@ Per tile (``engine.image.tiles``), in coding order:
    in for the later tiles' share F (``engine.image.tiles``). The loss sees the sum *before* the
    decoder's clamp to [0, 1]: through a clamp, a bright region whose Gaussians overshoot 1 gets
    no gradient and stays blown out (at 0.2 bpp: kodim20 24.47 dB with the clamp in the loss,
-   27.72 dB without, its sky had gone white; kodim01 22.20 -> 22.13 dB, kodim12 28.15 -> 27.91 dB). §4.5 runs 50 000 steps at constant
-   rates; short runs here use larger rates with a cosine decay (``TrainConfig``).
+   27.72 dB without, its sky had gone white; kodim01 22.20 -> 22.13 dB, kodim12 28.15 -> 27.91
+   dB). §4.5 runs 50 000 steps at constant rates; short runs here use larger rates with a cosine
+   decay (``TrainConfig``).
 4. Quantisation-aware fine-tuning (§4.6 / §4.8): the last ``qat_fraction`` of the steps render
    the quantised Gaussians (straight-through estimators; ``engine.image.quantize``).
 5. Encoding, then rate control: while the tile's bytes exceed its budget, the Gaussians with the
@@ -203,6 +204,12 @@ def _psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     return 99.0 if mse <= 0 else -10.0 * math.log10(mse)
 
 
+def _cosine(i: int, n: int, final: float) -> float:
+    """Learning-rate factor at step i of n: 1 falling to ``final`` along a half cosine."""
+    t = i / max(n - 1, 1)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 class _TileFit:
     """Training, QAT, encoding and rate control of one tile (a sub-job of :func:`compress_job`)."""
 
@@ -211,8 +218,7 @@ class _TileFit:
         self.device = torch.device(cfg.device)
         self.target = target.to(self.device)  # [h, w, 3] float in [0, 1]
         self.background = background.to(self.device)  # [h, w, 3] earlier tiles, decoded and weighted
-        alone = (tile.wx0, tile.wy0, tile.wx1, tile.wy1) == (tile.x0, tile.y0, tile.x1, tile.y1)
-        self.weight = None if alone else tile.weight().to(self.device)  # [h, w, 1] ω_t (engine.image.tiles)
+        self.weight = tile.weight().to(self.device) if tile.blended else None  # [h, w, 1] ω_t (engine.image.tiles)
         # later tiles' share F_t of the window, stood in for by the image itself: [h, w, 3]
         self.fill = future.to(self.device) * self.target
         self.budget_bits = budget_bits
@@ -259,8 +265,7 @@ class _TileFit:
         metrics = {}
         for i in range(n_float):
             cancel.check()
-            t = i / max(n_float - 1, 1)
-            p.set_lr(cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
+            p.set_lr(_cosine(i, n_float, cfg.lr_final))
             loss, pred = self._step(p, None)
             metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
             yield 1, metrics, pred
@@ -271,8 +276,7 @@ class _TileFit:
         quant = Quantizer(canon, self.spec, (self.w, self.h), seed=cfg.seed + self.tile.index, device=self.device)
         for i in range(n_qat):
             cancel.check()
-            t = i / max(n_qat - 1, 1)
-            p.set_lr(cfg.qat_lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))))
+            p.set_lr(cfg.qat_lr * _cosine(i, n_qat, cfg.lr_final))
             loss, pred = self._step(p, quant)
             metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
             yield 1, metrics, pred
