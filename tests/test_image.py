@@ -22,6 +22,7 @@ from engine.image.gaussians import Gaussians2D, conic
 from engine.image.loss import TargetLoss, loss_fn
 from engine.image.rasterize import rasterize
 from engine.image.reference import rasterize_dense
+from engine.image.refit import least_squares_colors
 from engine.image.tiles import layout
 from engine.metrics import psnr
 from tests.conftest import data_path
@@ -127,6 +128,31 @@ def test_training_loss_matches_plain_definition():
     small = torch.rand(9, 10, 3, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(TargetLoss(small), (torch.rand(9, 10, 3, generator=g, dtype=torch.float64,
                                                                    requires_grad=True),))  # fmt: skip
+
+
+def test_least_squares_colours_match_a_dense_solve():
+    """The CG colour refit reaches the colours of a dense least-squares solve of
+    min ‖ω·(A C) − R‖², with and without a blend weight ω, lowers the squared error from its first iterations, and leaves the colour of
+    a Gaussian that draws nothing alone."""
+    w, h = 23, 17
+    xy, q, start = random_gaussians(12, w, h, seed=5)
+    gen = torch.Generator().manual_seed(6)
+    residual = torch.rand(h, w, 3, generator=gen, dtype=torch.float64)
+    weight = torch.rand(h, w, 1, generator=gen, dtype=torch.float64)
+    eye = torch.eye(12, dtype=torch.float64)
+    a = rasterize_dense(xy, q, eye, w, h).reshape(h * w, 12)  # [HW, N]: the footprints αₙ(p)
+    seen = a.abs().sum(0) > 0  # Gaussians off the image keep their colour
+    assert 3 <= int((~seen).sum()) + 3 <= 9
+    for om in (None, weight):
+        ww = torch.ones(h * w, 1, dtype=torch.float64) if om is None else om.reshape(-1, 1)
+        dense = start.clone()  # [N, 3]; lstsq over the Gaussians on the image (full rank)
+        dense[seen] = torch.linalg.lstsq(ww * a[:, seen], residual.reshape(-1, 3)).solution
+        fit = least_squares_colors(xy, q, start, residual, om, iterations=60)
+        torch.testing.assert_close(fit, dense, rtol=1e-6, atol=1e-6)
+        assert torch.equal(fit[~seen], start[~seen])
+        err = lambda c: float(((ww * (a @ c) - residual.reshape(-1, 3)) ** 2).sum())  # noqa: E731
+        few = least_squares_colors(xy, q, start, residual, om, iterations=3)
+        assert err(dense) < err(few) < 0.5 * err(start)
 
 
 # ---------------------------------------------------------------------------- the codec
