@@ -7,8 +7,8 @@
     image = codec.decode_file("k23.sgi")         # [H, W, 3] uint8, deterministic
 
 Modules: gaussians (parameters, budget), rasterize (+ reference: the dense twin), init (the three
-samplings), loss, quantize, bitstream (entropy coding), codec (.sgi), tiles, train (the job),
-baselines (JPEG / WebP / AVIF at a matched rate), imageio.
+samplings), loss, refit (least-squares colours), quantize, bitstream (entropy coding), codec
+(.sgi), tiles, train (the job), baselines (JPEG / WebP / AVIF at a matched rate), imageio.
 """
 
 from engine.image import codec
