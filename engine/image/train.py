@@ -22,7 +22,8 @@ Per tile (``engine.image.tiles``), in coding order:
    least-squares colours of the geometry (``engine.image.refit``; the image is linear in them).
    Quantising the shapes costs more PSNR than the L1 + SSIM fine-tuning wins back (kodim12 at
    0.2 bpp: 30.16 dB trained, 28.94 dB with every attribute quantised, 27.91 dB after QAT); the
-   solve recovers it: kodim12 27.91 -> 29.65 dB, kodim20 27.72 -> 28.23, kodim01 22.13 -> 22.51.
+   solve recovers it: kodim12 27.91 -> 29.72 dB, kodim20 27.72 -> 28.35, kodim01 22.13 -> 22.56
+   (Kodak mean at 0.2 bpp 25.46 -> 26.36 dB with the change of step 1; README Benchmarks).
 5. Encoding, then rate control: while the tile's bytes exceed its budget, the Gaussians with the
    least energy (|c|·s₁s₂) are dropped, the rest fine-tuned briefly (colours re-solved), and the
    tile re-encoded. The count of step 1 aims 6 % over the budget: the size model overestimates
