@@ -132,8 +132,8 @@ def test_training_loss_matches_plain_definition():
 
 def test_least_squares_colours_match_a_dense_solve():
     """The CG colour refit reaches the colours of a dense least-squares solve of
-    min ‖ω·(A C) − R‖², with and without a blend weight ω, lowers the squared error from its first iterations, and leaves the colour of
-    a Gaussian that draws nothing alone."""
+    min ‖ω·(A C) − R‖², with and without a blend weight ω, lowers the squared error from its
+    first iterations, and leaves the colour of a Gaussian that draws nothing alone."""
     w, h = 23, 17
     xy, q, start = random_gaussians(12, w, h, seed=5)
     gen = torch.Generator().manual_seed(6)
@@ -142,7 +142,7 @@ def test_least_squares_colours_match_a_dense_solve():
     eye = torch.eye(12, dtype=torch.float64)
     a = rasterize_dense(xy, q, eye, w, h).reshape(h * w, 12)  # [HW, N]: the footprints αₙ(p)
     seen = a.abs().sum(0) > 0  # Gaussians off the image keep their colour
-    assert 3 <= int((~seen).sum()) + 3 <= 9
+    assert 1 <= int((~seen).sum()) < 12  # the case has a Gaussian off the image, and others on it
     for om in (None, weight):
         ww = torch.ones(h * w, 1, dtype=torch.float64) if om is None else om.reshape(-1, 1)
         dense = start.clone()  # [N, 3]; lstsq over the Gaussians on the image (full rank)

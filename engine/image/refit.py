@@ -22,27 +22,13 @@ from torch import Tensor
 from engine.image.rasterize import rasterize
 
 
-def _normal_operator(xy: Tensor, conics: Tensor, weight2: Tensor | None, width: int, height: int):
-    """C [N, 3] -> Aᵀ ω² A C [N, 3]."""
-
-    def apply(c: Tensor) -> Tensor:
-        c = c.detach().requires_grad_()
-        with torch.enable_grad():
-            img = rasterize(xy, conics, c, width, height)  # [h, w, 3]
-            g = img.detach() if weight2 is None else img.detach() * weight2
-            (grad,) = torch.autograd.grad(img, c, grad_outputs=g)
-        return grad
-
-    return apply
-
-
-def adjoint(xy: Tensor, conics: Tensor, image: Tensor, n_channels: int = 3) -> Tensor:
-    """Aᵀ image: [h, w, C] -> [N, C]."""
-    h, w = image.shape[:2]
-    c = image.new_zeros(xy.shape[0], n_channels, requires_grad=True)
+def _render_and_adjoint(xy: Tensor, conics: Tensor, colors: Tensor, width: int, height: int, image_to_grad) -> Tensor:
+    """Aᵀ G with G = ``image_to_grad``(A C): one render of C [N, 3] and one backward pass of the
+    rasterizer (Aᵀ G is the gradient of ⟨A C, G⟩ with respect to C). Returns [N, 3]."""
+    c = colors.detach().requires_grad_()
     with torch.enable_grad():
-        img = rasterize(xy, conics, c, w, h)
-        (grad,) = torch.autograd.grad(img, c, grad_outputs=image)
+        img = rasterize(xy, conics, c, width, height)  # [h, w, 3]
+        (grad,) = torch.autograd.grad(img, c, grad_outputs=image_to_grad(img.detach()))
     return grad
 
 
@@ -52,14 +38,19 @@ def least_squares_colors(xy: Tensor, conics: Tensor, colors: Tensor, residual: T
     """Colours [N, 3] minimising ‖ω (A C) − residual‖², starting from ``colors``.
 
     xy [N, 2] px, conics [N, 3] (detached geometry), residual [h, w, 3] what the tile must
-    explain, weight [h, w, 1] ω or None. CG on the normal equations; never returns a colour set
-    worse than the start (the solve is monotone in the error, but a float32 breakdown is guarded).
+    explain, weight [h, w, 1] ω or None. CG on the normal equations, ``iterations`` steps at most;
+    a Gaussian that draws nothing keeps its colour; a breakdown (non-finite colours) returns the
+    start.
     """
     h, w = residual.shape[:2]
     xy, conics = xy.detach(), conics.detach()
     weight2 = None if weight is None else weight * weight
-    normal = _normal_operator(xy, conics, weight2, w, h)
-    rhs = adjoint(xy, conics, residual if weight is None else residual * weight)  # [N, 3]
+    weighted = residual if weight is None else residual * weight  # ω R [h, w, 3]
+    rhs = _render_and_adjoint(xy, conics, torch.zeros_like(colors), w, h, lambda _: weighted)  # Aᵀ ω R [N, 3]
+
+    def normal(c: Tensor) -> Tensor:  # Aᵀ ω² A C [N, 3]
+        return _render_and_adjoint(xy, conics, c, w, h, lambda img: img if weight2 is None else img * weight2)
+
     x = colors.detach().clone()
     r = rhs - normal(x)  # [N, 3] per-channel residual of the normal equations
     p = r.clone()
