@@ -152,7 +152,7 @@ class Viewport(QOpenGLWidget):
         if slot.prepare_job is not None:
             slot.prepare_job.cancel()
         if doc is None:
-            slot.prepared, slot.pending_upload, slot.order = None, True, None
+            slot.prepared, slot.pending_upload, slot.order, slot.pending_order = None, True, None, None
             self._layout_overlays()
             self.update()
             return
@@ -170,6 +170,7 @@ class Viewport(QOpenGLWidget):
             slot.prepared = prepared
             slot.pending_upload = True
             slot.order = None
+            slot.pending_order = None  # a sort of the old scene that was not drawn yet
             slot.sorted_camera = None
             self._request_sort(slot, force=True)
             self._layout_overlays()

@@ -246,6 +246,31 @@ def test_live_scene_replacement_keeps_the_view_responsive(qtbot, window, donut_p
     assert np.allclose(window.viewport.controller.c2w, cam_before)  # the camera stays
 
 
+def test_a_sort_of_the_replaced_scene_is_not_applied_to_the_new_one(qtbot, window, donut_path, monkeypatch):
+    """A depth order of the old scene that arrives while the new one is being prepared, and is
+    not yet drawn when the new scene is uploaded (seen in CI under load), is dropped: drawing it
+    with the new scene raised in paintGL."""
+    doc = open_and_wait(qtbot, window, donut_path)
+    vp = window.viewport
+    slot = vp.slots["A"]
+    old_count = slot.prepared.count
+    smaller = doc.scene.subset(torch.arange(0, doc.scene.count, 3))
+    sort_requests = []
+    monkeypatch.setattr(vp, "_request_sort", lambda s, force=False: sort_requests.append(s.name))  # hold the new sort
+    vp.setUpdatesEnabled(False)  # and every paint until the new scene is prepared
+    window.workspace.replace_scene(doc, smaller)
+    vp._on_sorted("A", np.arange(old_count, dtype=np.int64)[::-1].copy(), vp.controller.version, 0.0)
+    assert slot.pending_order is not None  # accepted: it matches the scene still on screen
+    qtbot.waitUntil(lambda: slot.prepare_job is None and slot.prepared.count == smaller.count, timeout=60_000)
+    assert sort_requests == ["A"]
+    vp.setUpdatesEnabled(True)
+    vp.grab_image()  # the new scene is uploaded with no order of the old one
+    monkeypatch.undo()
+    vp._request_sort(slot, force=True)
+    wait_until_drawn(qtbot, window)
+    assert len(slot.order) == smaller.count
+
+
 def test_process_events_many_times_does_not_crash(qtbot, window):
     """Regression for PySide6 6.12 (a reference to None dropped on every void call)."""
     app = QApplication.instance()
