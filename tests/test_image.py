@@ -18,7 +18,7 @@ from engine.cli import main
 from engine.errors import Cancelled, InputError
 from engine.image import TrainConfig, codec, compress_job, decompress_job, load_image, parse_rate
 from engine.image.baselines import at_bpp, available
-from engine.image.gaussians import Gaussians2D, conic
+from engine.image.gaussians import conic
 from engine.image.loss import TargetLoss, loss_fn
 from engine.image.rasterize import rasterize
 from engine.image.reference import rasterize_dense
