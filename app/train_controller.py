@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app import workers
 from app.documents import Document
+from engine.device import TRAIN
 from engine.errors import InputError
 from engine.io.captures import Capture, load_capture
 from engine.jobs import CancelToken, Progress
@@ -50,7 +51,7 @@ def make_config(settings: dict) -> TrainConfig:
     if settings.get("init_points"):
         cfg.init_points = int(settings["init_points"])
     cfg = cfg.validate()
-    if cfg.iterations < 30_000:
+    if cfg.iterations < TRAIN.cuda_iterations:
         cfg = cfg.for_iterations(cfg.iterations)
     return cfg
 

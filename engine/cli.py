@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from engine.device import DEVICES, IMAGE, SMOL, TRAIN
 from engine.errors import Cancelled, InputError
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -274,9 +275,10 @@ def _eval(args) -> int:
 def _train_args(p):
     p.add_argument("capture", help="capture folder (NeRF-synthetic, instant-ngp or COLMAP)")
     p.add_argument("-o", "--output", required=True, help="output folder (written when training completes)")
-    p.add_argument("--iterations", type=int, default=30_000)
-    p.add_argument("--max-side", type=int, help="downsample images so their longest side is at most PX")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--iterations", type=int, help=TRAIN.help())
+    p.add_argument("--max-side", type=int, help="downsample images so their longest side is at most PX "
+                   f"(default {TRAIN.cpu_max_side} on the CPU, full size on CUDA; 0: full size)")  # fmt: skip
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when there is a GPU, else the CPU")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", choices=("default", "mcmc"), default="default",
                    help="densification: INRIA's (default) or MCMC with a Gaussian budget")  # fmt: skip
@@ -293,13 +295,15 @@ def _train(args) -> int:
     from engine.train import TrainConfig, train_job
     from engine.train.trainer import partial_dir
 
-    cfg = TrainConfig(iterations=args.iterations, max_side=args.max_side, device=args.device, seed=args.seed,
+    iterations = args.iterations if args.iterations is not None else TRAIN.iterations(args.device)
+    max_side = args.max_side if args.max_side is not None else TRAIN.max_side(args.device)
+    cfg = TrainConfig(iterations=iterations, max_side=max_side or None, device=args.device, seed=args.seed,
                       strategy=args.strategy, cap_max=args.cap_max)  # fmt: skip
     if args.init_points is not None:
         if args.init_points < 1:
             raise InputError(None, "--init-points must be positive")
         cfg.init_points = args.init_points
-    cfg = cfg.validate().for_iterations(args.iterations)
+    cfg = cfg.validate().for_iterations(iterations)
     init = load_scene(args.init, args) if args.init else None
     try:
         result = jobs.run(train_job(args.capture, args.output, cfg, resume=args.resume, init_scene=init), desc="train")
@@ -322,25 +326,25 @@ def _compress_args(p):
     p.add_argument("--codec", default="ladder", help="codec (default: ladder)")
     p.add_argument("--level", type=int, default=3, help="ladder level 1 (near-lossless) to 8 (smallest); default 3")
     p.add_argument("--capture", help="capture folder (the smol codec trains from its images)")
-    p.add_argument("--iterations", type=int, help="smol codec: training steps (default 3000 on the CPU, 35000 on CUDA)")
-    p.add_argument("--max-side", type=int, help="smol codec: downsample the capture's images")
+    p.add_argument("--iterations", type=int, help="smol codec: " + SMOL.help())
+    p.add_argument("--max-side", type=int, help="smol codec: downsample the capture's images "
+                   f"(default {SMOL.cpu_max_side} px on the CPU, full size on CUDA; 0: full size)")  # fmt: skip
     p.add_argument("--max-splats", type=int, help="smol codec: splat budget reached by compaction (default: none)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--json", action="store_true")
     _add_drop_invalid(p)
 
 
 def _compress_smol(args, scene) -> dict:
-    import torch
-
     from engine import jobs
     from engine.codec.smol.job import compress_smol_job
     from engine.codec.smol.train import SmolConfig
 
     if not args.capture:
         raise InputError(None, "--codec smol trains from images: give --capture DIR")
-    iterations = args.iterations or (35_000 if torch.cuda.is_available() and args.device != "cpu" else 3000)
-    cfg = SmolConfig(max_side=args.max_side, device=args.device, max_splats=args.max_splats)
+    iterations = args.iterations if args.iterations is not None else SMOL.iterations(args.device)
+    max_side = args.max_side if args.max_side is not None else SMOL.max_side(args.device)
+    cfg = SmolConfig(max_side=max_side or None, device=args.device, max_splats=args.max_splats)
     cfg = cfg.for_iterations(iterations).validate()
     summary = jobs.run(compress_smol_job(scene, args.capture, args.output, cfg), desc="smol")
     summary["input_bytes"] = os.path.getsize(args.scene)
@@ -462,15 +466,15 @@ def _image_args(p):
     rate = c.add_mutually_exclusive_group(required=True)
     rate.add_argument("--bpp", type=float, help="target bits per pixel (the file's true size)")
     rate.add_argument("--ratio", type=float, help="target compression ratio against 24-bit RGB (bpp = 24 / ratio)")
-    c.add_argument("--iterations", type=int, help="training steps per tile (default 500 on the CPU, 10000 on CUDA)")
+    c.add_argument("--iterations", type=int, help=IMAGE.help("training steps per tile"))
     c.add_argument("--tile-size", type=int, help="largest tile side in pixels (default 1024)")
-    c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    c.add_argument("--device", choices=DEVICES, default="auto")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true", help="print the result as one JSON object")
     d = sub.add_parser("decompress", help="decode a .sgi file to PNG", description="decode a .sgi file to PNG")
     d.add_argument("input", help="a .sgi file")
     d.add_argument("-o", "--output", required=True, help="the PNG to write")
-    d.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    d.add_argument("--device", choices=DEVICES, default="cpu")
     for sp in (c, d):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 

@@ -17,9 +17,12 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)  # fmt: skip
 
+from engine.device import TRAIN
+
 REDRAW_HZ = 4
-CPU_DEFAULTS = {"iterations": 3000, "max_side": 200}
-CUDA_DEFAULTS = {"iterations": 30_000, "max_side": 0}
+# engine.device.TRAIN, as the panel's fields show them (max side 0: full size)
+CPU_DEFAULTS = {"iterations": TRAIN.cpu_iterations, "max_side": TRAIN.cpu_max_side or 0}
+CUDA_DEFAULTS = {"iterations": TRAIN.cuda_iterations, "max_side": TRAIN.cuda_max_side or 0}
 STATES = ("idle", "running", "pausing", "paused", "evaluating", "cancelling")
 
 

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.device import IMAGE, resolve_device
 from engine.errors import InputError
 from engine.image import codec
 from engine.image.gaussians import MAX_LOG_SCALE, MIN_LOG_SCALE, Gaussians2D, conic, parse_rate
@@ -59,17 +60,13 @@ from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights,
 from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.jobs import CancelToken, Progress
 
-CPU_ITERATIONS = 500
-CUDA_ITERATIONS = 10_000
-
-
 @dataclass
 class TrainConfig:
     """Settings of one compression run. ``iterations`` counts every step of a tile (float
     training plus quantisation-aware fine-tuning)."""
 
     bpp: float
-    iterations: int | None = None  # None: CPU_ITERATIONS on a CPU, CUDA_ITERATIONS on CUDA
+    iterations: int | None = None  # None: engine.device.IMAGE's default for the device
     qat_fraction: float = 0.25
     ssim_weight: float = 0.2  # §4.5: 0.8 L1 + 0.2 (1 - SSIM)
     # §4.5 trains 50k steps at constant rates: position 1e-4 in [-1, 1] units, scale 5e-2 px,
@@ -91,14 +88,8 @@ class TrainConfig:
     preview_s: float = 0.0  # yield a preview image at most this often (0: never)
 
     def resolved(self) -> "TrainConfig":
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError(None, "--device cuda: no CUDA device is available")
-        if device not in ("cpu", "cuda"):
-            raise InputError(None, f"unknown device {device!r} (auto, cpu or cuda)")
-        iters = self.iterations if self.iterations is not None else (CUDA_ITERATIONS if device == "cuda" else CPU_ITERATIONS)
+        device = resolve_device(self.device).type
+        iters = self.iterations if self.iterations is not None else IMAGE.iterations(device)
         if not 1 <= iters <= 10_000_000:
             raise InputError(None, f"--iterations {iters} is out of range (1 to 10,000,000)")
         if not 64 <= self.tile_size <= codec.MAX_SIDE or not 0 <= self.margin <= min(256, self.tile_size // 2):
@@ -433,8 +424,7 @@ def decompress_job(path: str, output: str | None = None, device: str = "cpu", ca
     from engine.image.rasterize import deterministic
 
     cancel = cancel or CancelToken()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device).type
     header, payloads = codec.unpack(read_bytes(path), path)
     tiles = header.tiles()
     canvas = torch.zeros(header.height, header.width, 3, device=device)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 from engine.errors import InputError
 
+from engine.device import DEVICES, TRAIN
+
 STRATEGIES = ("default", "mcmc")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class TrainConfig:
-    iterations: int = 30_000
+    iterations: int = TRAIN.cuda_iterations  # the full recipe; engine.device.TRAIN has the CPU default
     max_side: int | None = None  # downsample images so their longest side is at most this
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -73,7 +74,7 @@ class TrainConfig:
 
     def for_iterations(self, iterations: int) -> "TrainConfig":
         """This recipe squeezed into ``iterations`` steps (schedule fractions kept)."""
-        r = min(1.0, iterations / 30_000)
+        r = min(1.0, iterations / TRAIN.cuda_iterations)
         s = lambda v, lo=1: max(lo, int(round(v * r)))  # noqa: E731
         return dataclasses.replace(
             self,

@@ -30,20 +30,13 @@ from engine.jobs import CancelToken, Job, Progress
 from engine.metrics import ssim_differentiable
 from engine.render import camera_tensors, rasterize
 from engine.scene import GaussianScene, sh_coeff_count
+from engine.device import resolve_device
 from engine.train.config import TrainConfig
 from engine.train.init import initial_scene
 from engine.train.strategies import make_strategy
 
 CHECKPOINT = "checkpoint.pt"
 PARAM_NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
-
-
-def choose_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "--device cuda was asked for, but this machine has no CUDA GPU")
-    return torch.device(name)
 
 
 @dataclass
@@ -245,7 +238,7 @@ def train_job(
     from engine.evaluate import eval_against_capture
 
     config.validate()
-    device = choose_device(config.device)
+    device = resolve_device(config.device)
     if isinstance(capture, str):
         capture = load_capture(capture, max_side=config.max_side)
     work = partial_dir(out_dir)
@@ -254,7 +247,9 @@ def train_job(
         raise InputError(work, "there is no checkpoint to resume from")
     if not resume and os.path.exists(work):
         shutil.rmtree(work)
-    os.makedirs(work, exist_ok=True)
+    from engine.io.atomic import make_output_folder
+
+    make_output_folder(work, out_dir)  # an unwritable OUT_DIR is bad input (InputError), named as given
     keep = False
     try:
         trainer = Trainer(capture, config, device, init_scene)

@@ -30,6 +30,7 @@ from torch import Tensor
 from engine.codec.smol.entropy_model import ContextModel, quantise_ste, rate_bits
 from engine.codec.smol.model import FEATURE_DIM, SmolArch, SmolDecoder, code_bits, snap_to_octree
 from engine.codec.smol.representation import SmolScene
+from engine.device import SMOL, resolve_device
 from engine.errors import InputError
 from engine.io.captures import Capture
 from engine.jobs import CancelToken, Job, Progress
@@ -38,14 +39,13 @@ from engine.render import camera_tensors, rasterize
 from engine.render.sh import eval_sh
 from engine.scene import GaussianScene
 from engine.train.init import initial_scene
-from engine.train.trainer import choose_device
 
 VARIANTS = {"large": 1e-7, "base": 3e-7, "small": 4e-7}  # the paper's lambda_o per variant
 
 
 @dataclass
 class SmolConfig:
-    iterations: int = 35_000
+    iterations: int = SMOL.cuda_iterations
     max_side: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -82,7 +82,7 @@ class SmolConfig:
     def for_iterations(self, iterations: int) -> "SmolConfig":
         import dataclasses
 
-        r = min(1.0, iterations / 35_000)
+        r = min(1.0, iterations / SMOL.cuda_iterations)
         return dataclasses.replace(self, iterations=iterations, refine_every=max(10, int(round(self.refine_every * r))))
 
     def validate(self) -> "SmolConfig":
@@ -380,7 +380,7 @@ def train_smol_job(capture: Capture, config: SmolConfig, cancel: CancelToken | N
     """Train; yields Progress (preview: the current scene baked for display every few seconds);
     returns the trained SmolTrainer (its ``smol_scene()`` and context model go to the codec)."""
     config.validate()
-    device = choose_device(config.device)
+    device = resolve_device(config.device)
     trainer = SmolTrainer(capture, config, device, init_scene)
     last = -math.inf
     while trainer.step_index < config.iterations:
