@@ -50,8 +50,9 @@ def show_error(parent: QWidget | None, title: str, message: str) -> None:
 
 
 class ExportDialog(QDialog):
-    """Choose format (and .smol level), SH bands and file; shows the estimated size and what the
-    format drops.
+    """Choose format (and .smol level), SH bands and file; shows the file size ("=" where it is
+    exact: ``io.estimate_size`` says so for the fixed-layout formats; "≈" where it is estimated)
+    and what the format drops.
 
     ``level`` preselects .smol at that ladder level (the Compress panel's current level);
     ``name`` is the default file name stem; ``known_bytes`` maps ladder levels to the exact .smol
@@ -155,12 +156,12 @@ class ExportDialog(QDialog):
             show(exact, "=")  # measured by the Compress panel: the file will be exactly this size
             return
         self.estimate.setText("estimating…")
-        job = workers.start(lambda token: io.estimate_bytes(scene, fmt, **opts), self)
+        job = workers.start(lambda token: io.estimate_size(scene, fmt, **opts), self)
         self._estimate_job = job
 
-        def done(n, job=job):
+        def done(est, job=job):
             if self._estimate_job is job:
-                show(n, "≈")
+                show(est.bytes, "=" if est.exact else "≈")  # the engine says whether the size is exact
 
         job.finished.connect(done)
         job.failed.connect(lambda msg, bad, job=job: self._estimate_job is job and self.estimate.setText(f"cannot estimate: {msg}"))

@@ -59,8 +59,12 @@ LABELS = {
 
 def ply_bytes(scene: GaussianScene) -> int:
     """The ratio's denominator: the scene as an uncompressed float32 INRIA PLY without normals
-    (56 B per splat at SH degree 0, 236 B at degree 3; INRIA's own files add 12 B of zero normals)."""
-    return io.estimate_bytes(scene, "ply", normals=False)
+    (56 B per splat at SH degree 0, 236 B at degree 3; INRIA's own files add 12 B of zero normals).
+    Normals the scene carries as extras are left out too (the PLY writer would keep them)."""
+    from engine.io import ply
+
+    extras = {k: v for k, v in scene.extras.items() if k not in ("nx", "ny", "nz")}
+    return ply.exact_size(scene.replace(extras=extras), normals=False)
 
 
 def find_splat_transform() -> str | None:

@@ -200,11 +200,83 @@ def test_many_cameras_and_batched_output_shapes():
     torch.testing.assert_close(single.colors[0], r.colors[1])
 
 
-def test_cuda_backend_agrees_with_torch_backend():
+def test_cuda_backend_agrees_with_torch_backend_at_the_defaults():
+    """Renderer parity with no arguments beyond the backend: the defaults must agree."""
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA device: the gsplat backend cannot run here")
+        pytest.skip("no CUDA device: the gsplat backend cannot run here (this parity test runs on a GPU machine)")
     scene = random_scene(2000, sh_degree=3, seed=7)
+    scene.opacity_logits[:500] = 8.0  # near-opaque splats, so the alpha clamp matters
     cam = Camera.look_at(np.array([0.0, 0.0, -3.5]), np.zeros(3), 128, 96, 50.0)
-    ref = render(scene, cam, backend="torch", alpha_max=0.999)
+    ref = render(scene, cam, backend="torch")
     out = render(scene.to("cuda"), cam, backend="gsplat")
     torch.testing.assert_close(out.colors.cpu(), ref.colors, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(out.alphas.cpu(), ref.alphas, rtol=1e-3, atol=1e-3)
+
+
+def test_one_default_alpha_clamp_for_every_backend():
+    import inspect
+
+    from engine.render import ALPHA_MAX, reference
+    from engine.render import composite as composite_mod
+    from engine.render.gsplat_backend import GSPLAT_ALPHA_MAX
+
+    assert ALPHA_MAX == GSPLAT_ALPHA_MAX == 0.999
+    for fn in (rasterize, render, composite_mod.composite, reference.composite_dense):
+        assert inspect.signature(fn).parameters["alpha_max"].default == ALPHA_MAX, fn.__name__
+
+
+def test_gsplat_constant_matches_the_installed_kernels():
+    gsplat = pytest.importorskip("gsplat", reason="gsplat is not installed")
+    import os
+    import re
+
+    from engine.render.gsplat_backend import GSPLAT_ALPHA_MAX
+
+    src = os.path.join(os.path.dirname(gsplat.__file__), "cuda", "csrc", "RasterizeToPixels3DGSFwd.cu")
+    if not os.path.exists(src):
+        pytest.skip(f"gsplat's CUDA sources are not shipped at {src}")
+    with open(src) as f:
+        clamps = set(re.findall(r"min\(([0-9.]+)f, opac", f.read()))
+    assert clamps == {repr(GSPLAT_ALPHA_MAX)}
+
+
+_GSPLAT_OPTIONS = dict(sh_degree=3, near_plane=0.01, far_plane=1e10, eps2d=0.3, antialiased=False, tile_size=16,
+                       with_depth=True)  # fmt: skip
+
+
+def test_gsplat_backend_rejects_an_alpha_max_it_cannot_honour():
+    from engine.render.gsplat_backend import gsplat_kwargs
+
+    with pytest.raises(ValueError, match="alpha_max=0.99"):
+        gsplat_kwargs(alpha_max=0.99, **_GSPLAT_OPTIONS)
+    kw = gsplat_kwargs(alpha_max=0.999, **_GSPLAT_OPTIONS)
+    assert kw["render_mode"] == "RGB+ED" and kw["rasterize_mode"] == "classic" and kw["sh_degree"] == 3
+
+
+def test_gsplat_backend_passes_or_rejects_every_argument(monkeypatch):
+    """Runs without CUDA: gsplat.rasterization is replaced by a fake that records its call."""
+    import sys
+    import types
+
+    from engine.render import ALPHA_MAX
+    from engine.render.gsplat_backend import rasterize_gsplat
+
+    calls = []
+
+    def fake_rasterization(means, quats, scales, opacities, colors, viewmats, Ks, width, height, **kw):
+        calls.append(kw)
+        c = viewmats.shape[0]
+        return torch.zeros(c, height, width, 4), torch.zeros(c, height, width, 1), {}
+
+    monkeypatch.setitem(sys.modules, "gsplat", types.SimpleNamespace(rasterization=fake_rasterization))
+    means, quats, scales, opac, _ = _tiny_inputs(n=4, dtype=torch.float32)
+    _, viewmat, K = _front_camera(8, 6, dtype=torch.float32)
+    args = (means, quats, scales, opac, torch.zeros(4, 16, 3), viewmat[None], K[None], 8, 6)
+    opts = dict(_GSPLAT_OPTIONS, near_plane=0.2, far_plane=50.0, eps2d=0.1, antialiased=True, tile_size=8)
+    feats, alphas, depths, meta = rasterize_gsplat(*args, alpha_max=ALPHA_MAX, **opts)
+    assert feats.shape == (1, 6, 8, 3) and depths.shape == (1, 6, 8, 1) and meta["n_cameras"] == 1
+    assert calls == [dict(near_plane=0.2, far_plane=50.0, eps2d=0.1, sh_degree=3, packed=False, tile_size=8,
+                          rasterize_mode="antialiased", render_mode="RGB+ED")]  # fmt: skip
+    with pytest.raises(ValueError, match="cannot honour alpha_max"):
+        rasterize_gsplat(*args, alpha_max=0.99, **opts)
+    assert len(calls) == 1  # rejected before gsplat was called

@@ -12,6 +12,7 @@ import os
 
 import torch
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.errors import InputError
 from engine.scene import GaussianScene
@@ -104,29 +105,31 @@ def conversion_warnings(scene: GaussianScene, fmt: str) -> list[str]:
     return out
 
 
-def estimate_bytes(scene: GaussianScene, fmt: str, sample: int = 20_000, **options) -> int:
-    """File size of ``scene`` written as ``fmt``: exact for the fixed-size formats, and for the
-    entropy-coded ones an encode of a random sample of ``sample`` splats, scaled up."""
+class SizeEstimate(NamedTuple):
+    bytes: int
+    exact: bool  # True: the file written with the same options will be exactly this size
+
+
+def estimate_size(scene: GaussianScene, fmt: str, sample: int = 20_000, **options) -> SizeEstimate:
+    """File size of ``scene`` written as ``fmt`` with the writer ``options``.
+
+    Exact (``exact=True``) where the writer's module has ``exact_size(scene, **options)``, which
+    computes the size from the same header and row layout the writer uses (binary ``ply``,
+    ``compressed.ply``, ``splat``). For the entropy-coded formats (``spz``, ``smol``, and ASCII
+    PLY) it is an encode of a random sample of ``sample`` splats, scaled up (``exact=False``)."""
     import tempfile
 
-    n = scene.count
-    if n == 0:
-        return 0
-    if fmt == "splat":
-        return 32 * n
-    if fmt == "ply":
-        from engine.io import ply
-
-        extras = {k: v for k, v in scene.extras.items() if options.get("normals", True) or k not in ("nx", "ny", "nz")}
-        props = ply.inria_property_order(scene.sh_degree, extras, options.get("normals", True))
-        header = 80 + sum(len(name) + 16 for name, _ in props)
-        row = sum(int(t[1]) for _, t in props)
-        return header + n * row
-    if fmt == "compressed.ply":
-        k = (scene.sh_degree + 1) ** 2
-        return 1500 + 16 * n + 72 * ((n + 255) // 256) + 3 * (k - 1) * n
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
+    module = _module(FORMATS[fmt])
+    exact_size = getattr(module, "exact_size", None)
+    if exact_size is not None:
+        size = exact_size(scene, **options)
+        if size is not None:
+            return SizeEstimate(int(size), True)
+    n = scene.count
+    if n == 0:
+        return SizeEstimate(0, False)
     part = scene
     if n > sample:
         idx = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:sample]
@@ -135,7 +138,13 @@ def estimate_bytes(scene: GaussianScene, fmt: str, sample: int = 20_000, **optio
         path = os.path.join(tmp, "estimate." + fmt)
         save(part, path, **options)
         size = os.path.getsize(path)
-    return int(size * n / part.count)
+    return SizeEstimate(int(size * n / part.count), False)
+
+
+def estimate_bytes(scene: GaussianScene, fmt: str, sample: int = 20_000, **options) -> int:
+    """``estimate_size(...).bytes``: exact for binary PLY, compressed.ply and .splat, sampled for
+    the entropy-coded formats (see ``estimate_size``, whose ``exact`` flag says which)."""
+    return estimate_size(scene, fmt, sample, **options).bytes
 
 
 def save(scene: GaussianScene, path: str | os.PathLike, **options) -> str:

@@ -411,10 +411,9 @@ def _copy_plan(props: list[tuple[str, str]], src: dict[str, tuple[str, int]]) ->
     return plan
 
 
-def write(scene: GaussianScene, path: str, *, normals: bool = True, ascii: bool = False) -> None:
-    """Write an INRIA PLY atomically (float32, little endian unless ``ascii``)."""
-    path = os.fspath(path)
-    scene = scene.detach().to("cpu")
+def layout(scene: GaussianScene, *, normals: bool = True, ascii: bool = False) -> tuple[bytes, list[tuple[str, str]]]:
+    """(header bytes, vertex properties) that ``write`` uses for ``scene``: the one definition of
+    the file layout, shared by ``write`` and ``exact_size``."""
     props = _property_order(scene, normals)
     fmt = "ascii" if ascii else "binary_little_endian"
     lines = ["ply", f"format {fmt} 1.0"]
@@ -422,7 +421,23 @@ def write(scene: GaussianScene, path: str, *, normals: bool = True, ascii: bool 
     lines.append(f"element vertex {scene.count}")
     lines += [f"property {_TYPE_NAMES[t]} {name}" for name, t in props]
     lines.append("end_header")
-    header = ("\n".join(lines) + "\n").encode("ascii")
+    return ("\n".join(lines) + "\n").encode("ascii"), props
+
+
+def exact_size(scene: GaussianScene, *, normals: bool = True, ascii: bool = False) -> int | None:
+    """The size in bytes of the file ``write(scene, path, normals=..., ascii=...)`` produces:
+    header + count x row size. None for ASCII, whose rows vary in length."""
+    if ascii:
+        return None
+    header, props = layout(scene, normals=normals)
+    return len(header) + scene.count * np.dtype([(name, "<" + t) for name, t in props]).itemsize
+
+
+def write(scene: GaussianScene, path: str, *, normals: bool = True, ascii: bool = False) -> None:
+    """Write an INRIA PLY atomically (float32, little endian unless ``ascii``)."""
+    path = os.fspath(path)
+    scene = scene.detach().to("cpu")
+    header, props = layout(scene, normals=normals, ascii=ascii)
     dt = np.dtype([(name, "<" + t) for name, t in props])
     all_float = all(t == "f4" for _, t in props) and np.little_endian
     plan = _copy_plan(props, _sources(scene))

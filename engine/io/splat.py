@@ -96,6 +96,11 @@ def importance_order(scene: GaussianScene) -> np.ndarray:
     return np.argsort(-(log_volume + log_sigmoid), kind="stable")
 
 
+def exact_size(scene: GaussianScene) -> int:
+    """The size in bytes of the file ``write(scene, path)`` produces: 32 per splat, no header."""
+    return RECORD.itemsize * scene.count
+
+
 def write(scene: GaussianScene, path: str | os.PathLike) -> None:
     """Write ``scene`` as .splat, rows sorted like the reference converter; SH bands > 0 dropped."""
     path = os.fspath(path)

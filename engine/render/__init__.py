@@ -6,6 +6,10 @@ Two backends with the same arguments and the same outputs (DESIGN.md, "Renderer 
 - ``"gsplat"``: gsplat's CUDA kernels, used on CUDA machines.
 
 ``backend="auto"`` picks gsplat when the tensors are on a CUDA device, torch otherwise.
+
+A backend honours every argument or rejects it: gsplat cannot change its alpha clamp, so the
+default ``alpha_max`` is the value it hard-codes (``ALPHA_MAX`` = 0.999, defined and explained in
+``engine.render.projection``), and it raises ValueError for any other value.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from torch import Tensor
 
 from engine.camera import Camera
+from engine.render.projection import ALPHA_MAX
 from engine.scene import GaussianScene
 
 BACKENDS = ("torch", "gsplat")
@@ -67,7 +72,7 @@ def rasterize(
     antialiased: bool = False,
     backend: str = "auto",
     tile_size: int = 16,
-    alpha_max: float = 0.99,
+    alpha_max: float = ALPHA_MAX,
     with_depth: bool = True,
 ) -> RenderResult:
     if backend == "auto":
@@ -110,7 +115,7 @@ def render(
     backend: str = "auto",
     antialiased: bool | None = None,
     with_depth: bool = True,
-    alpha_max: float = 0.99,
+    alpha_max: float = ALPHA_MAX,
     baked: bool = False,
 ) -> RenderResult:
     """Render a scene from one or more cameras (all at one size: width x height, default the

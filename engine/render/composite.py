@@ -4,6 +4,7 @@ For a pixel p and the Gaussians l = 1..L covering it, sorted near to far:
 
     sigma_l = 1/2 (a dx^2 + c dy^2) + b dx dy,      d = p - mu_l   (p at pixel centre +0.5)
     alpha_l = min(alpha_max, o_l exp(-sigma_l)),    skipped when < 1/255 or sigma_l < 0
+                                                    (alpha_max defaults to projection.ALPHA_MAX)
     T_l     = prod_{j<l} (1 - alpha_j)              the pixel stops before T would drop <= 1e-4
     C       = sum_l alpha_l T_l c_l,                A = 1 - T_final
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from engine.render.projection import ALPHA_THRESHOLD
+from engine.render.projection import ALPHA_MAX, ALPHA_THRESHOLD
 from engine.render.tiles import TileBins
 
 T_MIN = 1e-4  # a pixel is done when its transmittance would fall to this
@@ -223,6 +224,6 @@ class CompositeTiles(torch.autograd.Function):
         return g_means2d, acc[1:4].t(), acc[6:].t(), acc[0], None, None, None, None
 
 
-def composite(means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float = 0.99):
+def composite(means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float = ALPHA_MAX):
     """Rendered features [H, W, D] and alpha [H, W] (no background)."""
     return CompositeTiles.apply(means2d, conics, colors, opacities, bins, width, height, alpha_max)

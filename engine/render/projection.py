@@ -14,6 +14,13 @@ import torch
 from torch import Tensor
 
 ALPHA_THRESHOLD = 1.0 / 255.0
+# The one default alpha clamp of every renderer: alpha = min(ALPHA_MAX, o exp(-sigma)).
+# INRIA's rasterizer clamps at 0.99, but gsplat 1.5.3 hard-codes min(0.999f, ...) in its CUDA
+# kernels (RasterizeToPixels3DGSFwd.cu / Bwd.cu; no argument changes it), so 0.99 is a value the
+# CUDA backend cannot honour. 0.999 is the value both backends can render, which keeps CPU == CUDA
+# by default (DESIGN.md "Renderer parity"). The torch backend honours any other alpha_max (0.99
+# for INRIA-exact renders); the gsplat backend rejects anything but this value.
+ALPHA_MAX = 0.999
 
 
 def quat_to_rotmat(quats: Tensor) -> Tensor:

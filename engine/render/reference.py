@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from engine.render.composite import T_MIN
-from engine.render.projection import ALPHA_THRESHOLD
+from engine.render.projection import ALPHA_MAX, ALPHA_THRESHOLD
 
 
 def composite_dense(
@@ -22,7 +22,7 @@ def composite_dense(
     depths: Tensor,  # [M] sort key
     width: int,
     height: int,
-    alpha_max: float = 0.99,
+    alpha_max: float = ALPHA_MAX,
 ) -> tuple[Tensor, Tensor]:
     order = torch.argsort(depths.detach(), stable=True)
     m, q, col, o = means2d[order], conics[order], colors[order], opacities[order]

@@ -224,7 +224,7 @@ def test_export_dialog_estimates_size_and_warns_about_sh(qtbot, window, donut_pa
     dlg = ExportDialog(sh3, str(tmp_path), window)
     qtbot.addWidget(dlg)
     dlg.format.setCurrentIndex([f for _, f, _ in __import__("app.dialogs", fromlist=["x"]).EXPORT_FORMATS].index("splat"))
-    qtbot.waitUntil(lambda: dlg.estimate.text().startswith("≈"), timeout=30_000)
+    qtbot.waitUntil(lambda: dlg.estimate.text().startswith("= "), timeout=30_000)  # fixed layout: exact
     assert "1.5 MB" in dlg.estimate.text()  # 32 B x 45,624 splats
     assert "SH" in dlg.warning.text()
     fmt, opts, degree, path = dlg.choice()
@@ -233,6 +233,7 @@ def test_export_dialog_estimates_size_and_warns_about_sh(qtbot, window, donut_pa
     with qtbot.waitSignal(job.done, timeout=30_000):
         pass
     assert io.load(path).count == 45624
+    assert os.path.getsize(path) == 32 * 45624  # what the dialog said, to the byte
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
 
 
