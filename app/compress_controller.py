@@ -304,7 +304,7 @@ class CompressController(QObject, workers.PanelJob):
         doc = self.document
         self.shown_key = key
         if doc is None or doc not in ws.documents:
-            doc = self.document = Document(name, scene, None, point["bytes"])
+            doc = self.document = Document(name, scene, None, point["bytes"], up=self.source.up, cameras=self.source.cameras)
             ws.add(doc, make_current=True)
         else:
             doc.name, doc.file_bytes = name, point["bytes"]
@@ -358,7 +358,7 @@ class CompressController(QObject, workers.PanelJob):
         name = f"{PREFIX}{self.source.name} Smol-GS (training, SH bake)"
         doc = self.document
         if doc is None or doc not in ws.documents:
-            doc = self.document = Document(name, scene, None, 0)
+            doc = self.document = Document(name, scene, None, 0, up=self.source.up, cameras=self.source.cameras)
             ws.add(doc, make_current=True)
         else:
             doc.name = name

@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from engine.framing import cameras_beside
 from engine.scene import GaussianScene
 
 _ids = itertools.count(1)
@@ -30,11 +33,16 @@ class Document:
     scene: GaussianScene
     path: str | None = None
     file_bytes: int | None = None
+    # what its home view is made from (engine.camera.home_view): the user's up axis (None: chosen
+    # by engine.framing) and the camera-to-world matrices [K, 4, 4] of its capture, when known
+    up: np.ndarray | None = None
+    cameras: np.ndarray | None = None
     id: int = field(default_factory=lambda: next(_ids))
 
     @classmethod
     def from_file(cls, path: str, scene: GaussianScene) -> "Document":
-        return cls(os.path.basename(path), scene, path, os.path.getsize(path))
+        """A scene read from ``path``; a cameras.json beside it (INRIA's layout) gives its cameras."""
+        return cls(os.path.basename(path), scene, path, os.path.getsize(path), cameras=cameras_beside(path))
 
     @property
     def label(self) -> str:

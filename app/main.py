@@ -1,4 +1,4 @@
-"""Start the studio: ``splatlab gui [FILE] [--camera CAM.json] [--size WxH] [--screenshot OUT.png]``.
+"""Start the studio: ``splatlab gui [FILE] [--camera CAM.json] [--up AXIS] [--size WxH] [--screenshot OUT.png]``.
 
 With ``--screenshot`` the window opens, renders that view (after the scene is loaded and sorted
 for the exact camera), saves the viewport image and exits 0; bad input exits 2. Without a
@@ -31,6 +31,7 @@ def _screenshot_without_display(args, path: str) -> int:
     from app.viewport.offscreen import render_offscreen
     from engine import io
     from engine.camera import Camera, home_view
+    from engine.framing import cameras_beside, parse_up
     from engine.io.atomic import atomic_output
 
     print("splatlab: no display: rendering the viewport image offscreen (EGL)", file=sys.stderr)
@@ -42,7 +43,7 @@ def _screenshot_without_display(args, path: str) -> int:
             cam = cam.scaled(*size)
     else:
         w, h = size or (1280, 720)
-        cam = home_view(scene, w, h)
+        cam = home_view(scene, w, h, up=parse_up(args.up) if args.up else None, cameras=cameras_beside(path))
     img = render_offscreen(scene, cam)
     with atomic_output(args.screenshot) as tmp:
         Image.fromarray(img).save(tmp, format="PNG")
@@ -81,7 +82,7 @@ def run(args) -> int:
     if not args.screenshot:
         if camera is not None:
             win.scene_opened.connect(lambda doc: win.viewport.set_camera(camera))
-        win.open_path(path)
+        win.open_path(path, up=args.up)
         return app.exec()
 
     # --screenshot: load, wait until the exact view is drawn, save, quit
@@ -123,7 +124,7 @@ def run(args) -> int:
     timer = QTimer(interval=50, timeout=poll)
     timer.start()
     try:
-        win.open_path(path)
+        win.open_path(path, up=args.up)
     except InputError as e:
         fail(str(e))
     app.exec()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
@@ -45,10 +46,10 @@ def _cuda_available() -> bool:
 
 
 def _image_iterations() -> int:
-    """The Image panel's default training steps (engine.image.train: fewer on the CPU)."""
-    from engine.image.train import CPU_ITERATIONS, CUDA_ITERATIONS
+    """The Image panel's default training steps (engine.device.IMAGE: fewer on the CPU)."""
+    from engine.device import IMAGE
 
-    return CUDA_ITERATIONS if _cuda_available() else CPU_ITERATIONS
+    return IMAGE.cuda_iterations if _cuda_available() else IMAGE.cpu_iterations
 
 
 def _memory_mb() -> float | None:
@@ -167,6 +168,19 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction("&Reset Camera", self.viewport.reset_camera)
         view.addAction("&Focus", self.viewport.focus)
+        up_menu = view.addMenu("&Up Axis")
+        up_group = QActionGroup(self)
+        self.up_actions: dict[str | None, object] = {}
+        for label in (None, *AXIS_NAMES):
+            act = up_menu.addAction("Automatic (cameras, floor, -y)" if label is None else label.upper())
+            act.setCheckable(True)
+            act.setData(label)
+            up_group.addAction(act)
+            self.up_actions[label] = act
+        self.up_actions[None].setChecked(True)
+        up_group.triggered.connect(lambda act: self.set_up_axis(act.data()))
+        up_menu.addSeparator()
+        up_menu.addAction("&Flip Upside Down", self.flip_up, QKeySequence("Ctrl+U"))
         self.act_fly = view.addAction("Fly Mode")
         self.act_fly.setCheckable(True)
         self.act_fly.toggled.connect(self._set_fly)
@@ -214,8 +228,9 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str, as_b: bool = False) -> None:
-        """Load a scene file in the background; on success it becomes A (or B)."""
+    def open_path(self, path: str, as_b: bool = False, up: str | None = None) -> None:
+        """Load a scene file in the background; on success it becomes A (or B). ``up`` (e.g.
+        "+z", ``splatlab gui --up``) overrides the up axis chosen or remembered for the file."""
         path = os.path.abspath(path)
         self.statusBar().showMessage(f"Opening {os.path.basename(path)}…")
         job = workers.start(lambda token: io.load(path), self)
@@ -223,16 +238,18 @@ class MainWindow(QMainWindow):
 
         def loaded(scene):
             doc = Document.from_file(path, scene)
+            remembered = self._remembered_ups().get(path)
+            doc.up = parse_up(up) if up else (np.asarray(remembered, np.float64) if remembered else None)
             first = self.workspace.a is None
             self.workspace.add(doc, make_current=not as_b)
             if as_b:
                 self.workspace.set_b(doc)
             elif first or not self._same_place(doc):
-                self.viewport.controller.frame_scene(scene)
-                self.viewport._camera_moved()
+                self.viewport.frame_document(doc)
             self._add_recent(path)
             self.qsettings.setValue("lastDir", os.path.dirname(path))
-            self.statusBar().showMessage(f"Opened {doc.label}", 5000)
+            self._sync_up_menu()
+            self.statusBar().showMessage(f"Opened {doc.label} · up {self.up_description()}", 5000)
             self.scene_opened.emit(doc)
 
         def failed(message, bad_input):
@@ -250,8 +267,6 @@ class MainWindow(QMainWindow):
         cur = self.workspace.documents[-2].scene if len(self.workspace.documents) > 1 else None
         if cur is None:
             return False
-        import numpy as np
-
         lo1, hi1 = cur.robust_bounds()
         lo2, hi2 = doc.scene.robust_bounds()
         size = max(float(np.linalg.norm(hi1 - lo1)), 1e-9)
@@ -259,6 +274,49 @@ class MainWindow(QMainWindow):
 
     def is_loading(self) -> bool:
         return bool(self._loading)
+
+    # ------------------------------------------------------------------ up axis
+    def _remembered_ups(self) -> dict:
+        try:
+            return json.loads(self.qsettings.value("upAxes", "{}") or "{}")
+        except ValueError:
+            return {}
+
+    def set_up_axis(self, up: str | np.ndarray | None) -> None:
+        """The current scene's up axis ("+z", a vector, or None: automatic), remembered for its
+        file; the view goes to the new home view."""
+        doc = self.workspace.a
+        if doc is None:
+            return
+        doc.up = None if up is None else (parse_up(up) if isinstance(up, str) else np.asarray(up, np.float64))
+        if doc.path:
+            ups = self._remembered_ups()
+            if doc.up is None:
+                ups.pop(doc.path, None)
+            else:
+                ups[doc.path] = doc.up.tolist()
+            self.qsettings.setValue("upAxes", json.dumps(ups))
+        self.viewport.frame_document(doc)
+        self._sync_up_menu()
+        self.statusBar().showMessage(f"Up: {self.up_description()}", 5000)
+
+    def flip_up(self) -> None:
+        """Turn the scene's up upside down (the current view's up, negated)."""
+        self.set_up_axis(-self.viewport.controller.up)
+
+    def up_description(self) -> str:
+        ctl = self.viewport.controller
+        return f"{axis_label(ctl.up)} ({ctl.up_source})"
+
+    def _sync_up_menu(self) -> None:
+        doc = self.workspace.a
+        label = None if doc is None or doc.up is None else axis_label(doc.up)
+        act = self.up_actions.get(label)
+        if act is not None:
+            act.setChecked(True)
+        else:  # a tilted up (flipped from cameras): no axis entry is checked
+            for a in self.up_actions.values():
+                a.setChecked(False)
 
     def open_capture_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open capture folder", self.qsettings.value("lastDir", os.getcwd()))
@@ -374,6 +432,7 @@ class MainWindow(QMainWindow):
         if ws.b is not None and vp.compare_mode == "off":
             self.set_compare_mode("split")
         self.setWindowTitle(f"SplatLab — {ws.a.name}" if ws.a else "SplatLab")
+        self._sync_up_menu()
         self.act_export.setEnabled(ws.a is not None)
 
     def set_compare_mode(self, mode: str) -> None:

@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox
 
@@ -236,12 +237,12 @@ class TrainController(QObject, workers.PanelJob):
         if self.document is None or self.document not in ws.documents:
             name = os.path.basename(os.path.normpath(self.capture.path if self.capture else self.out_dir))
             self._previous_a = ws.a
-            self.document = Document(f"training: {name}", scene)
+            cameras = np.stack([f.camera.camera_to_world for f in self.capture.frames]) if self.capture else None
+            self.document = Document(f"training: {name}", scene, cameras=cameras)
             first = ws.a is None
             ws.add(self.document, make_current=True)  # A
             if first or not self.window._same_place(self.document):
-                self.window.viewport.controller.frame_scene(scene)
-                self.window.viewport._camera_moved()
+                self.window.viewport.frame_document(self.document)
         else:
             ws.replace_scene(self.document, scene)
         self.preview_shown.emit(self.document)

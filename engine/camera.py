@@ -4,8 +4,9 @@ Loaders convert NeRF/Blender/OpenGL axes once, at the edge (engine.io.captures).
 serialises to JSON with ``camera_to_world`` (4x4) and ``fx fy cx cy width height`` so a view can
 be saved, shared and re-rendered (``splatlab render --camera CAM.json``).
 
-Also here: the deterministic *home view* of a scene and an *orbit* of K views around it, which
-``render``, ``eval --reference`` and the GUI's reset all use.
+Also here: the *home view* of a scene (``render``'s default and the studio's reset; engine.framing
+chooses its up axis and what it frames) and the fixed *orbit* of K views that ``eval --reference``
+and ``rd`` measure at.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 
 from engine.errors import InputError
 
-# World "up" used by look-at cameras. COLMAP/INRIA scenes are y-down, so up is -y.
+# The conventional world "up" (COLMAP/INRIA scenes are y-down, so up is -y); a scene's own up is
+# chosen by engine.framing, and the fixed measurement views (orbit_views) use this one.
 WORLD_UP = np.array([0.0, -1.0, 0.0])
 # The fixed direction (scene centre -> eye) of the home view: a three-quarter view from above
 # for y-down scenes, and from above for z-up scenes (the donut), so both read naturally.
@@ -177,19 +179,76 @@ def _frame_scene(scene) -> tuple[np.ndarray, float]:
     return center, max(radius, 1e-6)
 
 
-def home_view(scene, width: int = 800, height: int = 800, fov_y_deg: float = HOME_FOV_Y_DEG) -> Camera:
-    """Deterministic default view: the robust box seen whole from HOME_DIRECTION."""
-    center, radius = _frame_scene(scene)
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # [3, 3], maps unit a onto unit b
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    if c < -1 + 1e-9:  # opposite: half a turn about z (or x when a is along z), as SuperSplat flips
+        axis = np.array([0.0, 0.0, 1.0]) if abs(a[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        axis = axis - a * np.dot(axis, a)
+        axis /= np.linalg.norm(axis)
+        return 2 * np.outer(axis, axis) - np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def framed_view(center: np.ndarray, radius: float, width: int, height: int, fov_y_deg: float = HOME_FOV_Y_DEG,
+                up: np.ndarray = WORLD_UP, name: str = "home") -> Camera:
+    """A sphere (centre, radius) seen whole from HOME_DIRECTION, turned so that ``up`` (world)
+    plays the part that -y plays for HOME_DIRECTION: a three-quarter view from above."""
     fov = math.radians(min(fov_y_deg, fov_y_deg * width / height if width < height else fov_y_deg))
     dist = radius / math.sin(fov / 2) * 1.05
-    d = HOME_DIRECTION / np.linalg.norm(HOME_DIRECTION)
-    return Camera.look_at(center + d * dist, center, width, height, fov_y_deg, name="home")
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    d = _rotation_between(WORLD_UP, up) @ (HOME_DIRECTION / np.linalg.norm(HOME_DIRECTION))
+    return Camera.look_at(center + d * dist, center, width, height, fov_y_deg, up=up, name=name)
+
+
+def home_view(scene, width: int = 800, height: int = 800, fov_y_deg: float = HOME_FOV_Y_DEG, *,
+              up: np.ndarray | None = None, cameras: np.ndarray | None = None) -> Camera:
+    """The scene's default view (engine.framing says how it is chosen).
+
+    ``up``: the user's up axis (None: from the cameras, a floor plane or the -y convention);
+    ``cameras``: camera-to-world matrices [K, 4, 4] of the scene's capture, when known. With
+    cameras the view looks from the capture camera nearest their median position at the point
+    they all look at; without, it frames the scene's dense core. ``extra`` of the result holds
+    ``up`` [3], ``up_source`` and ``target`` [3] (the pivot an interactive camera orbits).
+    """
+    from engine import framing
+
+    means = scene.means.detach().cpu().numpy()
+    if cameras is not None and len(cameras):
+        cam_up = up if up is not None else framing.up_from_cameras(cameras)
+        if cam_up is not None:
+            source = "user" if up is not None else "cameras"
+            return _view_from_cameras(np.asarray(cameras, np.float64), np.asarray(cam_up, np.float64), means,
+                                      width, height, fov_y_deg, source)  # fmt: skip
+    orientation = framing.Orientation(np.asarray(up, np.float64), "user") if up is not None else framing.estimate_up(means)
+    center, radius = framing.dense_core(means)
+    cam = framed_view(center, radius, width, height, fov_y_deg, orientation.up)
+    cam.extra.update(up=orientation.up / np.linalg.norm(orientation.up), up_source=orientation.source, target=center)
+    return cam
+
+
+def _view_from_cameras(c2w: np.ndarray, up: np.ndarray, means: np.ndarray, width: int, height: int,
+                       fov_y_deg: float, source: str) -> Camera:  # fmt: skip
+    from engine import framing
+
+    centers = c2w[:, :3, 3]  # [K, 3]
+    eye = centers[int(np.argmin(np.linalg.norm(centers - np.median(centers, 0), axis=1)))]
+    target = framing.focus_point(c2w)
+    if np.linalg.norm(target - eye) < 1e-9:  # cameras all in one place: look at the splats
+        target = framing.dense_core(means)[0] if len(means) else eye + c2w[0, :3, 2]
+    cam = Camera.look_at(eye, target, width, height, fov_y_deg, up=up / np.linalg.norm(up), name="home")
+    cam.extra.update(up=up / np.linalg.norm(up), up_source=source, target=target)
+    return cam
 
 
 def orbit_views(scene, k: int = 8, width: int = 512, height: int = 512, fov_y_deg: float = HOME_FOV_Y_DEG) -> list[Camera]:
-    """K views on a circle around the world up axis through the home view's eye height."""
-    home = home_view(scene, width, height, fov_y_deg)
-    center, _ = _frame_scene(scene)
+    """K views on a circle around -y through the eye of the robust box's view from HOME_DIRECTION.
+
+    The measurement protocol of ``eval --reference``, ``rd`` and the importance pass: fixed (no
+    up estimate, no dense core), so RD figures stay comparable whatever the home view does."""
+    center, radius = _frame_scene(scene)
+    home = framed_view(center, radius, width, height, fov_y_deg)
     up = WORLD_UP / np.linalg.norm(WORLD_UP)
     offset = home.center - center
     cams = []

@@ -178,6 +178,8 @@ def _render_args(p):
     p.add_argument("--height", type=int)
     p.add_argument("--background", default=None, help="black, white, gray or r,g,b (default black; a capture's own)")
     p.add_argument("--sh-degree", type=int, choices=range(4), help="limit SH bands")
+    p.add_argument("--up", help="the scene's up axis for the home view: +x -x +y -y +z -z (default: from a "
+                   "cameras.json beside the scene, else a floor plane or flat side, else -y)")  # fmt: skip
     p.add_argument("--save-camera", help="also write the camera used as JSON")
     _add_drop_invalid(p)
 
@@ -215,8 +217,11 @@ def _render(args) -> int:
     elif args.camera:
         cam = Camera.load(args.camera)
     else:
+        from engine.framing import cameras_beside, parse_up
+
         side = args.width or args.height or 800
-        cam = home_view(scene, args.width or side, args.height or side)
+        cam = home_view(scene, args.width or side, args.height or side, up=parse_up(args.up) if args.up else None,
+                        cameras=cameras_beside(args.scene))  # fmt: skip
     w = args.width or (cam.width if not args.height else round(cam.width * args.height / cam.height))
     h = args.height or (cam.height if not args.width else round(cam.height * args.width / cam.width))
     cam = cam.scaled(w, h) if (w, h) != (cam.width, cam.height) else cam
@@ -538,6 +543,7 @@ def _image_info(args) -> int:
 def _gui_args(p):
     p.add_argument("file", nargs="?", help="scene to open (default: the bundled sample scene)")
     p.add_argument("--camera", help="camera JSON to start from")
+    p.add_argument("--up", help="the scene's up axis: +x -x +y -y +z -z (default: chosen or remembered)")
     p.add_argument("--size", help="viewport size WxH")
     p.add_argument("--screenshot", help="save the viewport to this PNG and exit")
 
@@ -548,6 +554,10 @@ def _gui(args) -> int:
 
     if args.size:
         parse_size(args.size)
+    if args.up:
+        from engine.framing import parse_up
+
+        parse_up(args.up)
     if not _has_display() and not args.screenshot:
         return _no_display_demo(args)
     return importlib.import_module("app.main").run(args)
@@ -570,6 +580,7 @@ def _no_display_demo(args) -> int:
     if rc != EXIT_OK:
         return rc
     render_args = ["render", path, "-o", out] + (["--camera", args.camera] if args.camera else [])
+    render_args += ["--up", args.up] if args.up and not args.camera else []
     if args.size:
         w, h = parse_size(args.size)
         render_args += ["--width", str(w), "--height", str(h)]
@@ -591,8 +602,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_signed_values(argv: list[str]) -> list[str]:
+    """``--up -z`` -> ``--up=-z``: argparse would take the axis for an option."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        if i and argv[i - 1] == "--up" and a.startswith("-") and len(a) == 2:
+            out[-1] = f"--up={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_signed_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version", "--debug")):
         argv = ["gui"] + argv  # no subcommand: open the studio

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from engine.camera import HOME_FOV_Y_DEG, WORLD_UP, Camera, home_view
+from engine.camera import HOME_FOV_Y_DEG, WORLD_UP, Camera, framed_view, home_view
 
 ORBIT_DEG_PER_PX = 0.3
 ZOOM_FACTOR_PER_STEP = 0.85  # one wheel notch moves the eye 15% closer to the pivot
@@ -25,21 +25,12 @@ def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:  # [3, 3] Rodrigues
     return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
-class _Box:
-    """Anything with robust bounds can be framed by engine.camera.home_view."""
-
-    def __init__(self, lo: np.ndarray, hi: np.ndarray):
-        self._bounds = (lo, hi)
-
-    def robust_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._bounds
-
-
 class CameraController:
     def __init__(self, width: int = 800, height: int = 600, fov_y_deg: float = HOME_FOV_Y_DEG):
         self.width, self.height = width, height
         self.fov_y_deg = fov_y_deg
-        self.up = WORLD_UP / np.linalg.norm(WORLD_UP)  # world up: -y (OpenCV scenes are y-down)
+        self.up = WORLD_UP / np.linalg.norm(WORLD_UP)  # the scene's up (its home view sets it)
+        self.up_source = "convention"  # where self.up came from (engine.framing)
         self.c2w = np.eye(4)
         self.c2w[:3, 3] = (0.0, 0.0, -3.0)
         self.pivot = np.zeros(3)
@@ -73,18 +64,29 @@ class CameraController:
             self.width, self.height = cam.width, cam.height
         self._changed()
 
-    def frame_scene(self, scene) -> None:
-        """Reset to the scene's home view (engine.camera.home_view), pivot at its centre."""
-        self.frame_box(*scene.robust_bounds())
+    def frame_scene(self, scene, up: np.ndarray | None = None, cameras: np.ndarray | None = None) -> None:
+        """Reset to the scene's home view (engine.camera.home_view, with the user's ``up`` and the
+        scene's capture ``cameras`` [K, 4, 4] when known); orbit about its up, around its target."""
+        home = home_view(scene, self.width, self.height, HOME_FOV_Y_DEG, up=up, cameras=cameras)
+        lo, hi = scene.robust_bounds()
+        self._set_home(home, max(0.5 * float(np.linalg.norm(np.asarray(hi) - np.asarray(lo))), 1e-6))
 
     def frame_box(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        """The home view of an axis-aligned box (e.g. around a capture's cameras)."""
+        """A three-quarter view of an axis-aligned box (e.g. around a capture's cameras)."""
         lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-        self.scene_radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
-        self.pivot = 0.5 * (lo + hi)
+        radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
+        home = framed_view(0.5 * (lo + hi), radius, self.width, self.height, HOME_FOV_Y_DEG, self.up)
+        home.extra["target"] = 0.5 * (lo + hi)
+        self._set_home(home, radius)
+
+    def _set_home(self, home: Camera, radius: float) -> None:
+        self.scene_radius = radius
+        self.pivot = np.asarray(home.extra["target"], np.float64)
+        if "up" in home.extra:
+            self.up = np.asarray(home.extra["up"], np.float64)
+        self.up_source = home.extra.get("up_source", self.up_source)
         self._exact_intrinsics = None
         self.fov_y_deg = HOME_FOV_Y_DEG
-        home = home_view(_Box(lo, hi), self.width, self.height, self.fov_y_deg)
         self.c2w = home.camera_to_world.copy()
         self._changed()
 

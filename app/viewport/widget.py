@@ -157,7 +157,7 @@ class Viewport(QOpenGLWidget):
             self.update()
             return
         if reframe:
-            self.controller.frame_scene(doc.scene)
+            self.controller.frame_scene(doc.scene, doc.up, doc.cameras)
             self.camera_changed.emit()
         scene = doc.scene
         job = workers.start(lambda token: prepare_splats(scene), self)
@@ -403,10 +403,14 @@ class Viewport(QOpenGLWidget):
     def reset_camera(self) -> None:
         doc = self.slots["A"].document
         if doc is not None:
-            self.controller.frame_scene(doc.scene)
-            self._camera_moved()
+            self.frame_document(doc)
         else:
             self.frame_capture_cameras()
+
+    def frame_document(self, doc) -> None:
+        """Show ``doc``'s home view (its up axis and cameras, engine.camera.home_view)."""
+        self.controller.frame_scene(doc.scene, doc.up, doc.cameras)
+        self._camera_moved()
 
     def focus(self, pos: QPoint | None = None) -> None:
         """Pivot on the splat under ``pos`` (or the view centre); frame the scene if none."""
@@ -419,7 +423,7 @@ class Viewport(QOpenGLWidget):
         means = self.slots["A"].prepared.means if self.slots["A"].prepared is not None else doc.scene.means.numpy()
         idx = nearest_splat_on_ray(means, origin, direction)
         if idx is None:
-            self.controller.frame_scene(doc.scene)
+            self.controller.frame_scene(doc.scene, doc.up, doc.cameras)
         else:
             self.controller.focus(means[idx])
         self._camera_moved()

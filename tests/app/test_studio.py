@@ -317,3 +317,34 @@ def test_gui_screenshot_of_a_corrupt_file_exits_2(tmp_path, donut_path):
     assert r.returncode == 2
     assert "bad.ply" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_up_axis_is_chosen_set_from_the_view_menu_flipped_and_remembered_per_file(qtbot, window, settings, tmp_path):
+    """The donut is z-up: found from its flat side; View > Up Axis overrides it for this file only."""
+    import shutil
+
+    from app.main_window import MainWindow
+    from engine.framing import axis_label
+
+    path = tmp_path / "donut.ply"
+    shutil.copy(REPO / "resources" / "scenes" / "donut" / "fused.ply", path)
+    open_and_wait(qtbot, window, path)
+    ctl = window.viewport.controller
+    assert window.up_description() == "+z (flat side)"
+    assert window.up_actions[None].isChecked()
+    window.up_actions["-y"].trigger()
+    assert axis_label(ctl.up) == "-y" and axis_label(-ctl.camera().camera_to_world[:3, 1]) != "+z"
+    window.flip_up()
+    assert axis_label(ctl.up) == "+y" and window.up_actions["+y"].isChecked()
+    window.close()
+
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    again.viewport.setFixedSize(160, 120)
+    again.show()
+    open_and_wait(qtbot, again, path)
+    assert axis_label(again.viewport.controller.up) == "+y" and again.up_actions["+y"].isChecked()
+    again.up_actions[None].trigger()  # back to automatic: forgotten for the file
+    assert again.up_description() == "+z (flat side)"
+    assert str(path) not in json.loads(settings.value("upAxes", "{}"))
+    again.close()
