@@ -24,7 +24,7 @@ instancing (measured while writing this; the benchmark is tests/bench/bench_view
 
 The vertex shader repeats engine/render/projection.py step for step (guard-band clamp, Jacobian
 with fx, fy in pixels, 0.3 px^2 dilation, antialiasing compensation, opacity-aware extent); the
-fragment shader evaluates alpha = min(0.99, o exp(-sigma)) with the true conic and discards alpha
+fragment shader evaluates alpha = min(ALPHA_MAX, o exp(-sigma)) with the true conic and discards alpha
 < 1/255 like engine/render/composite.py, and the polygon covers the whole alpha >= 1/255 ellipse,
 so the GL image has exactly the engine's footprints.
 
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from engine.camera import Camera
-from engine.render.projection import covariance_3d
+from engine.render.projection import ALPHA_MAX, covariance_3d
 from engine.resources import resource_path
 from engine.scene import GaussianScene
 
@@ -353,7 +353,8 @@ class SplatRenderer:
             self._points_vao.render(moderngl.POINTS, vertices=self._order_len)
         else:
             depth_range = visible_depth_range(p.depth_sample, camera) if s.mode == "depth" else (0.0, 1.0)
-            self._set(self._splat_prog, **common, u_mode=_MODE_IDS[s.mode], u_depth_range=depth_range)
+            self._set(self._splat_prog, **common, u_mode=_MODE_IDS[s.mode], u_depth_range=depth_range,
+                      u_alpha_max=ALPHA_MAX)
             self._splat_vao.render(moderngl.POINTS, vertices=self._order_len)
         fbo.scissor = None
 

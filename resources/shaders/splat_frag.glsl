@@ -1,10 +1,11 @@
 #version 330 core
 // Gaussian falloff with the true conic, the engine's alpha rule, premultiplied output
-// (ALGORITHMS.md §6.3; engine/render/composite.py): alpha = min(0.99, o exp(-sigma)),
+// (ALGORITHMS.md §6.3; engine/render/composite.py): alpha = min(u_alpha_max, o exp(-sigma)),
 // skipped below 1/255. Blending "under" (near to far) accumulates sum c alpha T.
 
 uniform vec2 u_size;  // target size in pixels: image y = height - window y
 uniform int u_mode;   // 0 colour, 1 depth, 3 ellipses
+uniform float u_alpha_max;  // engine.render.projection.ALPHA_MAX, the engine's clamp
 
 flat in vec2 v_mean2d;
 flat in vec3 v_conic;
@@ -26,7 +27,7 @@ void main() {
         float w = max(fwidth(r), 1e-6);
         alpha = 0.9 * (1.0 - smoothstep(0.5, 1.25, abs(r - 2.0) / w));
     } else {
-        alpha = min(0.99, v_opacity * exp(-sigma));
+        alpha = min(u_alpha_max, v_opacity * exp(-sigma));
         if (sigma < 0.0) discard;
     }
     if (alpha < ALPHA_MIN) discard;
