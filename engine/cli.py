@@ -123,7 +123,7 @@ def _info(args) -> int:
         b = info["bounds"]
         lines = [
             ("file", info["path"]),
-            ("format", info["format"] + (f" (v{info['version']})" if info.get("version") else "")),
+            ("format", info["description"]),
             ("splats", f"{info['count']:,}"),
             ("SH degree", str(info["sh_degree"])),
             ("bytes", f"{info['bytes']:,} ({info['bytes_per_splat']:.1f} per splat)"),
@@ -151,6 +151,7 @@ def _convert_args(p):
 @command("convert", "convert between .ply .splat .spz .compressed.ply .smol (by extension)", _convert_args)
 def _convert(args) -> int:
     from engine import io
+    from engine.io.atomic import check_writable
 
     scene = load_scene(args.input, args)
     if args.sh_degree is not None:
@@ -158,6 +159,7 @@ def _convert(args) -> int:
     fmt = io.format_from_extension(args.output)
     if fmt is None:
         raise InputError(args.output, "unknown output extension (known: " + ", ".join("." + f for f in io.FORMATS) + ")")
+    check_writable(args.output)  # before the warnings: an unwritable output is the one problem to hear of
     for warning in io.conversion_warnings(scene, fmt):
         print(f"splatlab: warning: {warning}", file=sys.stderr)
     opts = {"version": args.spz_version} if fmt == "spz" else {}
@@ -197,12 +199,15 @@ def _render(args) -> int:
     from PIL import Image
 
     from engine.camera import Camera, home_view
-    from engine.io.atomic import atomic_output
+    from engine.io.atomic import atomic_output, check_writable
     from engine.render import render
 
     _check_size(args)
     if not args.output.lower().endswith(".png"):
         raise InputError(args.output, "output must be a .png file")
+    for out in (args.output, args.save_camera):  # an unwritable output is bad input, found before the work
+        if out:
+            check_writable(out)
     scene = load_scene(args.scene, args)
     background = parse_color(args.background) if args.background else (0.0, 0.0, 0.0)
     if args.capture:
@@ -361,12 +366,13 @@ def _compress(args) -> int:
     import time
 
     from engine.codec import CODECS, codec_module
-    from engine.io.atomic import atomic_write_bytes
+    from engine.io.atomic import atomic_write_bytes, check_writable
 
     if not args.output.lower().endswith(".smol"):
         raise InputError(args.output, "the output of compress must be a .smol file")
     if args.codec not in CODECS:
         raise InputError(None, f"unknown codec {args.codec!r} (known: {', '.join(CODECS)})")
+    check_writable(args.output)
     scene = load_scene(args.scene, args)
     if args.codec == "smol":
         summary = _compress_smol(args, scene)
@@ -437,10 +443,11 @@ def _rd(args) -> int:
     import json
 
     from engine import jobs
-    from engine.io.atomic import atomic_write_text
+    from engine.io.atomic import atomic_write_text, check_writable
     from engine.rd import BASELINES, rd_sweep
 
     levels = _parse_levels(args.levels)
+    check_writable(args.output)
     scene = load_scene(args.scene, args)
     capture = None
     if args.capture:
@@ -492,9 +499,11 @@ def _image(args) -> int:
 def _image_compress(args) -> int:
     from engine import jobs
     from engine.image import TrainConfig, compress_job, load_image, parse_rate
+    from engine.io.atomic import check_writable
 
     if not args.output.lower().endswith(".sgi"):
         raise InputError(args.output, "the output of image compress must be a .sgi file")
+    check_writable(args.output)
     bpp = parse_rate(args.bpp, args.ratio)
     extra = {"tile_size": args.tile_size} if args.tile_size is not None else {}
     cfg = TrainConfig(bpp=bpp, iterations=args.iterations, device=args.device, seed=args.seed, **extra).resolved()
@@ -514,9 +523,11 @@ def _image_compress(args) -> int:
 def _image_decompress(args) -> int:
     from engine import jobs
     from engine.image import decompress_job
+    from engine.io.atomic import check_writable
 
     if not args.output.lower().endswith(".png"):
         raise InputError(args.output, "the output of image decompress must be a .png file")
+    check_writable(args.output)
     if not os.path.isfile(args.input):
         raise InputError(args.input, "no such file" if not os.path.exists(args.input) else "not a file")
     image = jobs.run(decompress_job(args.input, args.output, device=args.device), desc="image decompress")

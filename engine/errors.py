@@ -23,5 +23,18 @@ class InputError(Exception):
         super().__init__(problem if self.path is None else f"{self.path}: {problem}")
 
 
+class OutputError(InputError, OSError):
+    """An output that cannot be written (a read-only place, a folder on the way that is a file):
+    ``OutputError(path, reason)`` formats as ``"<path>: cannot write: <reason>"``.
+
+    Bad input like any other (the CLI exits 2), and also an :class:`OSError` whose ``strerror``
+    is the reason alone, so code that guards a write with ``except OSError`` keeps working.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, reason: str):
+        super().__init__(path, f"cannot write: {reason}")
+        self.strerror = reason
+
+
 class Cancelled(Exception):
     """Raised inside a job when its cancel flag is set; no output file is left behind."""

@@ -162,3 +162,25 @@ def test_cli_compress_decompress_info_render(donut_path_module, tmp_path):
     assert r.returncode == 2 and "bad.smol" in r.stderr and "truncated" in r.stderr
     r = _cli("compress", str(donut_path_module), "-o", str(tmp_path / "x.smol"), "--level", "9")
     assert r.returncode == 2 and "level 9" in r.stderr
+
+
+def test_info_says_which_codec_and_level_a_smol_scene_is(tmp_path, capsys):
+    """A .smol file and a level decoded in memory (the Compress panel's) describe themselves the
+    same way in scene_info and `splatlab info`; never "unknown" (issue 13)."""
+    from engine.cli import main
+    from engine.info import scene_info
+
+    scene = random_scene(80)
+    path = tmp_path / "l7.smol"
+    io.save(scene, path, level=7)
+    info = scene_info(io.load(path))
+    assert info["format"] == "smol" and info["description"] == "SplatLab ladder, level 7 (.smol)"
+    in_memory = decode_bytes(ladder.encode(scene, 7))
+    assert scene_info(in_memory)["description"] == "SplatLab ladder, level 7 (.smol)"
+    stored = os.path.join(os.path.dirname(__file__), "data", "tiny_lego.smol")  # tests/data/make_tiny_smol.py
+    assert scene_info(io.load(stored))["description"] == "Smol-GS (.smol)"
+    assert scene_info(random_scene(10))["description"] == "in memory (not from a file)"
+    assert main(["info", str(path)]) == 0
+    assert "format     SplatLab ladder, level 7 (.smol)\n" in capsys.readouterr().out
+    assert main(["info", stored, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["description"] == "Smol-GS (.smol)"

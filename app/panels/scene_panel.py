@@ -61,7 +61,7 @@ class ScenePanel(QWidget):
         bps = f"{info['bytes_per_splat']:.1f} B/splat" if info.get("bytes_per_splat") else ""
         lines = [
             f"<b>{doc.name}</b>",
-            f"format: {info['format']}" + (f" v{info['version']}" if info.get("version") else ""),
+            f"format: {info['description']}",
             f"splats: {info['count']:,} · SH degree {info['sh_degree']}",
             f"size: {human_bytes(doc.file_bytes)} {bps}",
             "bounds: (" + ", ".join(f"{v:.3g}" for v in b["min"]) + ") – (" + ", ".join(f"{v:.3g}" for v in b["max"]) + ")",

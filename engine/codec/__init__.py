@@ -16,6 +16,15 @@ from engine.scene import GaussianScene
 CODECS = {"ladder": "engine.codec.ladder", "smol": "engine.codec.smol.codec"}
 DEFAULT_CODEC = "ladder"
 DEFAULT_LEVEL = 3
+# What each codec's scenes are called ("splatlab info", the GUI's Scenes panel: engine.info).
+CODEC_NAMES = {"ladder": "SplatLab ladder", "smol": "Smol-GS"}
+
+
+def describe(codec: str, level: int | None = None) -> str:
+    """A codec and level in words: "SplatLab ladder, level 7", "Smol-GS" (a codec without levels
+    records level 0)."""
+    name = CODEC_NAMES.get(codec, f"codec {codec!r}")
+    return f"{name}, level {level}" if level else name
 
 
 def codec_module(name: str, path: str | None = None):

@@ -7,6 +7,7 @@ one is complete. ``read_bytes`` is the matching whole-file read, with the projec
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import Iterator
@@ -25,20 +26,133 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path in the target's folder; rename it over ``path`` on success."""
+    """Yield a temporary path in the target's folder; rename it over ``path`` on success.
+
+    Missing folders on the way are created (and removed again if the write fails). An output
+    that cannot be written raises :class:`~engine.errors.OutputError` (an InputError) naming
+    ``path`` as given and the reason; nothing is left behind.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
-    os.close(fd)
+    tmp, created = _stage(path)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+            os.replace(tmp, path)
+        except OSError as e:
+            if _is_about(e, tmp):
+                raise _cannot_write(path, e) from e
+            raise
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _discard(tmp, created)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise OutputError now where writing ``path`` would fail, so a long job does not find out at
+    its end. Creates nothing that stays (a probe file and any folders it needed are removed)."""
+    _discard(*_stage(os.fspath(path)))
+
+
+def make_output_folder(folder: str | os.PathLike, shown: str | os.PathLike | None = None) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` for an output folder; failure raises OutputError
+    naming ``shown`` (the path the user gave, default ``folder``)."""
+    folder, shown = os.fspath(folder), os.fspath(shown if shown is not None else folder)
+    if os.path.exists(shown) and not os.path.isdir(shown):
+        raise _output_error(shown, "it is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise _cannot_write(shown, e) from e
+
+
+# Errors from writing an open file carry no file name; these mean the output could not be written.
+_WRITE_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS") if hasattr(errno, n)}
+
+
+def _output_error(path: str, reason: str):
+    from engine.errors import OutputError
+
+    return OutputError(path, reason)
+
+
+def _stage(path: str) -> tuple[str, list[str]]:
+    """Create the missing folders and an empty temporary file beside ``path``; returns the
+    temporary file and the folders created (outermost first)."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise _output_error(path, "it is a folder, not a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    missing = []
+    f = folder
+    while not os.path.lexists(f) and os.path.dirname(f) != f:
+        missing.insert(0, f)
+        f = os.path.dirname(f)
+    created = []
+    for d in missing:
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):  # else made by someone else meanwhile: use it, and leave it
+                _discard(None, created)
+                raise _cannot_write(path, FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), d)) from None
+            continue
+        except OSError as e:
+            _discard(None, created)
+            raise _cannot_write(path, e, making=d) from e
+        created.append(d)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
+    except OSError as e:
+        _discard(None, created)
+        raise _cannot_write(path, e) from e
+    os.close(fd)
+    return tmp, created
+
+
+def _discard(tmp: str | None, created: list[str]) -> None:
+    """Remove the temporary file and the folders made for it (those that are still empty)."""
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    for d in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+def _is_about(e: OSError, tmp: str) -> bool:
+    """Whether an error raised while writing is about the output (not, say, an input it read)."""
+    if getattr(e, "strerror", None) is None:  # a bare OSError("message") from a writer, or ours
+        return False
+    if e.filename is not None:
+        return os.fspath(e.filename) == tmp
+    return e.errno in _WRITE_ERRNOS
+
+
+def _cannot_write(path: str, e: OSError, making: str | None = None):
+    """OutputError for ``path`` (as the user gave it) from the OSError that writing it raised;
+    ``making``: the folder that was being created when it was raised."""
+    from engine.errors import OutputError
+
+    if isinstance(e, OutputError):
+        return e
+    # The nearest thing on the way that exists: a file where a folder should be is the usual mistake.
+    on_way = os.path.dirname(path)
+    while on_way and not os.path.lexists(on_way) and os.path.dirname(on_way) != on_way:
+        on_way = os.path.dirname(on_way)
+    if on_way and os.path.lexists(on_way) and not os.path.isdir(on_way):
+        if os.path.islink(on_way) and not os.path.exists(on_way):
+            return _output_error(path, f"{on_way} is a broken link")
+        return _output_error(path, f"{on_way} is a file, not a folder")
+    reason = e.strerror or str(e)
+    if making is not None:
+        shown = making if os.path.isabs(path) else os.path.relpath(making)
+        return _output_error(path, f"cannot create the folder {shown} ({reason})")
+    folder = os.path.dirname(path) or "."
+    if e.errno == errno.ENOENT and os.path.isdir(folder):  # /proc and the like take no new files
+        return _output_error(path, f"the folder {folder} does not take new files ({reason})")
+    if e.errno in (errno.EACCES, errno.EPERM) and os.path.isdir(folder):
+        return _output_error(path, f"{reason} in the folder {folder}")
+    return _output_error(path, reason)
 
 
 def _read_umask() -> int:

@@ -84,6 +84,9 @@ def _level_doc_checks(window, level, scene):
     assert a.scene is c.scenes[("ladder", level)]
     assert (a.scene.count, a.scene.sh_degree) == _expected(scene, level)
     assert a.file_bytes == c.points[("ladder", level)]["bytes"]
+    # the Scenes panel says what the level is (issue 13: it said "format: unknown")
+    text = window.scene_panel.info.text()
+    assert f"format: SplatLab ladder, level {level} (.smol)" in text and "unknown" not in text
 
 
 def test_slider_scrubs_every_level_live_while_psnr_is_measured(qtbot, window, donut_quarter):

@@ -113,6 +113,20 @@ def test_corrupt_file_shows_error_and_keeps_the_scene(qtbot, window, donut_path,
     assert (_image(window.viewport.grab_image()).max(axis=2) > 30).mean() > 0.05
 
 
+def test_scenes_panel_says_what_a_smol_scene_is(qtbot, window):
+    """A .smol opened from disk and a level decoded in memory (as the Compress panel makes it)
+    both describe themselves; neither says "format: unknown" (issue 13)."""
+    from engine.codec import decode_bytes, ladder
+
+    stored = REPO / "tests" / "data" / "tiny_lego.smol"  # a Smol-GS file (tests/data/make_tiny_smol.py)
+    doc = open_and_wait(qtbot, window, stored)
+    assert "format: Smol-GS (.smol)" in window.scene_panel.info.text()
+    level = decode_bytes(ladder.encode(doc.scene, 5))
+    window.workspace.add(Document("compressed: tiny_lego.smol L5", level, None, 0))
+    text = window.scene_panel.info.text()
+    assert "format: SplatLab ladder, level 5 (.smol)" in text and "unknown" not in text
+
+
 def _tinted(scene, rgb):
     from engine.scene import rgb_to_sh_dc
 
