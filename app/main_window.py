@@ -31,8 +31,10 @@ from app.viewport.widget import Viewport
 from engine import io
 from engine.camera import Camera
 from engine.errors import InputError
+from engine.framing import AXIS_NAMES, axis_label, parse_up
 
 MAX_RECENT = 10
+WINDOW_STATE_VERSION = 1  # bumped when the default dock layout changes (1: Camera moved left)
 SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat *.smol);;All files (*)"
 
 
@@ -92,7 +94,7 @@ class MainWindow(QMainWindow):
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
             ("Display", self.display_panel, Qt.RightDockWidgetArea),
-            ("Camera", self.camera_panel, Qt.RightDockWidgetArea),
+            ("Camera", self.camera_panel, Qt.LeftDockWidgetArea),  # the right column is the tabs' (Compress: RD plot)
             ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
             ("Train", self.train_panel, Qt.RightDockWidgetArea),
             ("Compress", self.compress_panel, Qt.RightDockWidgetArea),
@@ -394,7 +396,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         state = self.qsettings.value("windowState")
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self.restoreState(state, WINDOW_STATE_VERSION)  # a state saved by an older layout is ignored
         try:
             display = json.loads(self.qsettings.value("display", "{}") or "{}")
         except (TypeError, ValueError):
@@ -405,11 +407,17 @@ class MainWindow(QMainWindow):
             self.display_panel.set_background(display["background"])
         if isinstance(display.get("capture_cameras"), bool):
             self.act_show_cameras.setChecked(display["capture_cameras"])
+        try:
+            self.compress_panel.set_splitter_sizes(json.loads(self.qsettings.value("compressSplitters", "{}") or "{}"))
+        except (TypeError, ValueError):
+            pass
         self._rebuild_recent()
 
     def closeEvent(self, event) -> None:
         self.qsettings.setValue("geometry", self.saveGeometry())
-        self.qsettings.setValue("windowState", self.saveState())
+        self.qsettings.setValue("windowState", self.saveState(WINDOW_STATE_VERSION))
+        if (sizes := self.compress_panel.splitter_sizes()) is not None:
+            self.qsettings.setValue("compressSplitters", json.dumps(sizes))
         self.qsettings.setValue("display", json.dumps(dict(self.display_panel.values(),
                                                            capture_cameras=self.act_show_cameras.isChecked())))
         self.trainer.shutdown()  # cancels a running training job and waits for its step to end

@@ -5,7 +5,8 @@ Thin: the panel only shows what app/compress_controller.py gives it (points keye
 ``(codec, level)``: ``("ladder", 1..8)`` for the ladder, ``(codec, None)`` for a baseline) and
 emits what the user asks for. The plot is pyqtgraph: x = bits per Gaussian or compression ratio
 (log axis), y = PSNR; one curve per codec, the current point ringed; clicking a point (or a table
-row) chooses it.
+row) chooses it. Settings | (table | plot) are splitters the user drags; by default the table
+and the plot get most of the height, and the window saves the sizes (splitter_sizes).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
 from app.documents import human_bytes
 from app.panels.progress_mixin import JobStatusMixin
@@ -37,6 +38,9 @@ SMOL_MAX_SIDE = 200
 SMOL_MAX_SPLATS = 18000
 HIGHLIGHT = (255, 230, 0)
 PLOT_PSNR_MAX = 80.0
+SETTINGS_MAX_SHARE = 0.45  # default split: the settings take at most this share of the height
+MIN_SPLIT_HEIGHT = 240  # below this the panel is being laid out, not shown: no default split yet
+TABLE_ROWS = 6  # the table's default height in rows (the plot takes the rest)
 LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
 
 
@@ -220,24 +224,12 @@ class CompressPanel(JobStatusMixin, QWidget):
         self.selected: tuple = ("ladder", DEFAULT_LEVEL)
         self._x_axis_changed()
 
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.table)
-        bottom = QWidget()
-        bottom_layout = QVBoxLayout(bottom)
-        bottom_layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("x axis"))
-        row.addWidget(self.x_axis, 1)
-        bottom_layout.addLayout(row)
-        bottom_layout.addWidget(self.plot, 1)
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        splitter.setStretchFactor(1, 2)
-
-        layout = QVBoxLayout(self)
+        # ------------------------------------------------------------------ layout
+        # settings (scrollable, so the user may shrink them) | results (table | plot), each a
+        # splitter the user drags; the window saves their sizes (splitter_sizes / set_splitter_sizes)
+        settings = QWidget()
+        layout = QVBoxLayout(settings)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.source)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -248,9 +240,85 @@ class CompressPanel(JobStatusMixin, QWidget):
         layout.addWidget(self.current)
         layout.addLayout(actions)
         layout.addWidget(self.smol_box)
-        layout.addWidget(splitter, 1)
+        layout.addStretch(1)
+        self.settings_area = QScrollArea(objectName="compressSettings", widgetResizable=True)
+        self.settings_area.setFrameShape(QFrame.NoFrame)
+        self.settings_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.settings_area.setWidget(settings)
+        settings.installEventFilter(self)
+        plot_box = QWidget()
+        plot_layout = QVBoxLayout(plot_box)
+        plot_layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("x axis"))
+        row.addWidget(self.x_axis, 1)
+        plot_layout.addLayout(row)
+        plot_layout.addWidget(self.plot, 1)
+        self.results = QSplitter(Qt.Vertical, objectName="compressResults", childrenCollapsible=False)
+        self.results.addWidget(self.table)
+        self.results.addWidget(plot_box)
+        self.splitter = QSplitter(Qt.Vertical, objectName="compressSplitter", childrenCollapsible=False)
+        self.splitter.addWidget(self.settings_area)
+        self.splitter.addWidget(self.results)
+        self._sized = False  # False: default proportions follow the panel's size (not dragged, not restored)
+        self.splitter.splitterMoved.connect(self._dragged)
+        self.results.splitterMoved.connect(self._dragged)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(self.splitter)
         self.set_state("idle")
         self.set_result_ready(False)
+
+    # ------------------------------------------------------------------ layout (saved by the window)
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._sized and self.isVisible():
+            self._default_sizes()
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.LayoutRequest and not self._sized and self.isVisible():
+            self._default_sizes()  # the settings' labels grew or shrank (wrapping): follow them
+        return super().eventFilter(watched, event)
+
+    def _default_sizes(self) -> None:
+        """Until the user drags a handle (or sizes are restored): the settings take their natural
+        height (at most SETTINGS_MAX_SHARE), the table TABLE_ROWS rows (at most half the rest) and
+        the plot the remainder."""
+        total, width = self.splitter.height(), self.splitter.width()
+        if total < MIN_SPLIT_HEIGHT:
+            return
+        settings = self.settings_area.widget()
+        natural = max(settings.sizeHint().height(), settings.heightForWidth(width))  # labels wrap: keep the larger
+        top = int(min(natural, total * SETTINGS_MAX_SHARE))
+        rest = total - top - self.splitter.handleWidth()
+        t = self.table
+        rows = t.horizontalHeader().sizeHint().height() + TABLE_ROWS * t.verticalHeader().defaultSectionSize()
+        table = min(rows + 2 * t.frameWidth(), rest // 2)
+        self.splitter.setSizes([top, rest])
+        self.results.setSizes([table, rest - table - self.results.handleWidth()])
+
+    def _dragged(self) -> None:
+        self._sized = True
+
+    def splitter_sizes(self) -> dict | None:
+        """{"panel": [settings, results], "results": [table, plot]} in pixels, or None while the
+        default proportions hold (nothing dragged, nothing restored: nothing worth saving)."""
+        if not self._sized:
+            return None
+        return {"panel": self.splitter.sizes(), "results": self.results.sizes()}
+
+    def set_splitter_sizes(self, sizes) -> bool:
+        """Restore what splitter_sizes() gave (ignored unless well formed)."""
+        try:
+            pairs = [[int(v) for v in sizes[k]] for k in ("panel", "results")]
+        except (TypeError, KeyError, ValueError):
+            return False
+        if not all(len(p) == 2 and min(p) > 0 for p in pairs):
+            return False
+        self.splitter.setSizes(pairs[0])
+        self.results.setSizes(pairs[1])
+        self._sized = True
+        return True
 
     # ------------------------------------------------------------------ state
     def set_state(self, state: str) -> None:

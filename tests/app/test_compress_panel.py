@@ -420,3 +420,95 @@ def test_smol_gs_trains_from_the_capture_and_joins_the_plot(qtbot, window, tmp_p
     assert io.load(out).meta["codec"] == "smol"
     c.compare_with_original()
     assert window.workspace.a is doc and window.workspace.b is c.document
+
+
+# ---------------------------------------------------------------------- the dock's layout (issue 13)
+def _fill_points(panel):
+    """Eleven made-up points (ladder 1-8 and three baselines), as a sweep's results fill the panel."""
+    for lv in range(1, 9):
+        size = 300_000 / 1.6**lv
+        panel.set_point(("ladder", lv), {"bytes": int(size), "ratio": 2 * 1.6**lv, "bits_per_gaussian": size * 8 / 11406,
+                                         "count": 11406, "psnr": 60.0 - 4 * lv, "ssim": 0.99 - 0.01 * lv})  # fmt: skip
+    for i, codec in enumerate(BASELINES):
+        panel.set_point((codec, None), {"bytes": 200_000 // (i + 1), "ratio": 2.0 * (i + 1), "count": 11406,
+                                        "bits_per_gaussian": 140 / (i + 1), "psnr": 50.0 - i, "ssim": 0.98})  # fmt: skip
+
+
+def _show_compress_at(qtbot, window, width=1800, height=1000):
+    window.viewport.setMinimumSize(1, 1)  # the fixture pins the viewport to 320x240: let the window lay out freely
+    window.viewport.setMaximumSize(16_777_215, 16_777_215)
+    window.resize(width, height)
+    window.docks["Compress"].show()
+    window.docks["Compress"].raise_()
+    panel = window.compress_panel
+    qtbot.waitUntil(lambda: panel.isVisible() and abs(window.height() - height) < 2 and panel.table.isVisible())
+    return panel
+
+
+def _rows_shown(table) -> float:
+    return table.viewport().height() / table.rowHeight(0)
+
+
+def test_rd_table_and_plot_get_the_docks_height_at_1800x1000(qtbot, window):
+    panel = _show_compress_at(qtbot, window)
+    _fill_points(panel)
+    qtbot.wait(50)
+    assert panel.table.rowCount() == 11
+    shown = f"{_rows_shown(panel.table):.1f} rows, plot {panel.plot.width()}x{panel.plot.height()} px"
+    assert _rows_shown(panel.table) >= 5 and panel.plot.height() >= 300, shown
+    # the settings are whole (no scrolling needed by default), and the table and the plot have most of the height
+    assert not panel.settings_area.verticalScrollBar().isVisible()
+    settings, results = panel.splitter.sizes()
+    assert results > settings
+
+
+def _drag_handle(qtbot, splitter, index: int, dy: int) -> None:
+    """Drag splitter handle ``index`` by ``dy`` pixels with the mouse, as a user does."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    handle = splitter.handle(index)
+    local = QPointF(handle.width() / 2, handle.height() / 2)
+    start = QPointF(handle.mapToGlobal(local.toPoint()))
+    for kind, offset, buttons in ((QEvent.MouseButtonPress, 0, Qt.LeftButton), (QEvent.MouseMove, dy, Qt.LeftButton),
+                                  (QEvent.MouseButtonRelease, dy, Qt.NoButton)):  # fmt: skip
+        glob = start + QPointF(0, offset)
+        pos = QPointF(handle.mapFromGlobal(glob.toPoint()))
+        QApplication.sendEvent(handle, QMouseEvent(kind, pos, glob, Qt.LeftButton, buttons, Qt.NoModifier))
+    qtbot.wait(20)
+
+
+def test_compress_splitter_sizes_survive_closing_and_reopening_the_window(qtbot, window, settings):
+    from app.main_window import MainWindow
+
+    panel = _show_compress_at(qtbot, window)
+    _fill_points(panel)
+    before = panel.splitter.sizes()
+    _drag_handle(qtbot, panel.splitter, 1, -60)  # the settings give 60 px to the results (they scroll)
+    assert panel.splitter.sizes()[0] == pytest.approx(before[0] - 60, abs=2)
+    before = panel.results.sizes()
+    _drag_handle(qtbot, panel.results, 1, 80)  # the table takes 80 px from the plot
+    assert panel.results.sizes()[0] == pytest.approx(before[0] + 80, abs=2)
+    dragged = {"panel": panel.splitter.sizes(), "results": panel.results.sizes()}
+    window.close()
+    assert json.loads(settings.value("compressSplitters")) == dragged
+
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    again.report_error = lambda title, message: window.errors.append((title, message))
+    again.show()
+    qtbot.waitExposed(again)
+    assert again.size() == window.size()  # the geometry came back too
+    again.docks["Compress"].raise_()
+    qtbot.waitUntil(lambda: again.compress_panel.isVisible())
+    qtbot.wait(50)
+    restored = again.compress_panel
+    for key, splitter in (("panel", restored.splitter), ("results", restored.results)):
+        assert splitter.sizes() == pytest.approx(dragged[key], abs=2), key
+    # a sweep's results arriving do not undo the user's sizes
+    _fill_points(restored)
+    qtbot.wait(20)
+    assert restored.splitter.sizes() == pytest.approx(dragged["panel"], abs=2)
+    again.close()
+    assert not window.errors
