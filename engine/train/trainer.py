@@ -91,15 +91,29 @@ class Trainer:
             self.view_queue = [self.train_ids[j] for j in perm]
         return self.view_queue.pop()
 
-    def render_params(self, cameras, sh_degree: int):
+    def render_params(self, cameras, sh_degree: int, opacities: Tensor | None = None):
+        """Render the current parameters; ``opacities`` [N] replaces sigmoid(logits) (dropout)."""
         p = self.params
         viewmats, Ks = camera_tensors(cameras, self.device)
         cam = cameras[0]
         return rasterize(
-            p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]),
+            p["means"], p["quats"], torch.exp(p["scales"]),
+            torch.sigmoid(p["opacities"]) if opacities is None else opacities,
             torch.cat([p["sh0"], p["shN"]], 1), viewmats, Ks, cam.width, cam.height,
             sh_degree=sh_degree, backgrounds=self.background, with_depth=False,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ hooks (engine.distill)
+    def render_opacities(self, step: int) -> Tensor | None:
+        """Opacities [N] to render this step with; None: the parameters' own."""
+        return None
+
+    def extra_loss(self, view: int, image: Tensor, step: int) -> Tensor | None:
+        """A loss term added to the photometric one for training view ``view`` (image [H, W, 3])."""
+        return None
+
+    def after_step(self, step: int) -> None:
+        """Called after the optimiser and densification steps of ``step``."""
 
     def step(self) -> dict:
         """One iteration: render a training view, L1 + SSIM loss, backward, Adam, densify."""
@@ -107,13 +121,16 @@ class Trainer:
         t0 = time.perf_counter()
         i = self._next_view()
         gt = self.images[i]
-        out = self.render_params([self.capture.frames[i].camera], self.active_sh_degree(step))
+        out = self.render_params([self.capture.frames[i].camera], self.active_sh_degree(step), self.render_opacities(step))
         info = dict(out.meta, gaussian_ids=None)
         self.strategy.step_pre_backward(self.params, self.optimizers, self.strategy_state, step, info)
         img = out.colors[0]
         l1 = (img - gt).abs().mean()
         ssim = ssim_differentiable(img, gt)
         loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim)
+        extra = self.extra_loss(i, img, step)
+        if extra is not None:
+            loss = loss + extra
         if cfg.strategy == "mcmc":
             loss = loss + cfg.opacity_reg * torch.sigmoid(self.params["opacities"]).mean()
             loss = loss + cfg.scale_reg * torch.exp(self.params["scales"]).mean()
@@ -124,6 +141,7 @@ class Trainer:
             opt.step()
             opt.zero_grad(set_to_none=True)
         self.strategy.after_step(self.params, self.optimizers, self.strategy_state, step, info, lr)
+        self.after_step(step)
         self.step_index += 1
         self.elapsed += time.perf_counter() - t0
         with torch.no_grad():
@@ -226,6 +244,7 @@ def train_job(
     pause: CancelToken | None = None,
     resume: bool = False,
     init_scene: GaussianScene | None = None,
+    make_trainer=None,
 ) -> Job:
     """Train, yielding Progress; returns a TrainResult.
 
@@ -233,6 +252,8 @@ def train_job(
     with point_cloud.ply, cameras.json, metrics.json (psnr, ssim, num_gaussians, seconds on the
     test views), config.json and train_log.jsonl. Cancel removes the partial folder; pause (or
     an interrupt) keeps it with a checkpoint that ``resume=True`` continues from.
+    ``make_trainer(capture, config, device, init_scene)`` builds the Trainer (default: Trainer;
+    engine.distill passes its teachers and student, subclasses that use the hooks).
     """
     from engine import io
     from engine.evaluate import eval_against_capture
@@ -252,7 +273,7 @@ def train_job(
     make_output_folder(work, out_dir)  # an unwritable OUT_DIR is bad input (InputError), named as given
     keep = False
     try:
-        trainer = Trainer(capture, config, device, init_scene)
+        trainer = (make_trainer or Trainer)(capture, config, device, init_scene)
         if resume:
             trainer.load_state_dict(torch.load(ckpt_path, weights_only=False))
         log = open(os.path.join(work, "train_log.jsonl"), "a", encoding="utf-8")
