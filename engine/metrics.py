@@ -1,4 +1,5 @@
-"""Image quality metrics: PSNR, SSIM and MS-SSIM (+ the differentiable SSIM used in training).
+"""Image quality metrics: PSNR, SSIM and MS-SSIM (+ the differentiable SSIM and the photometric
+loss used in training).
 
 SSIM and MS-SSIM come from ``pytorch_msssim`` (Wang et al. 2004 / 2003: 11-tap Gaussian window,
 sigma 1.5, K1 0.01, K2 0.03, valid-region means). Images are float in [0, 1], laid out
@@ -9,6 +10,7 @@ and an independent MS-SSIM written from the paper.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import pytorch_msssim
@@ -71,3 +73,26 @@ def ssim_differentiable(pred: Tensor, target: Tensor) -> Tensor:
     """Mean SSIM for training losses; ``pred``/``target`` [B, H, W, C] or [H, W, C] tensors."""
     x, y = _nchw(pred), _nchw(target)
     return pytorch_msssim.ssim(x, y, data_range=1.0, size_average=True)
+
+
+# ---------------------------------------------------------------------------- the training loss
+SSIM_WEIGHT = 0.2  # 3DGS (Kerbl et al.), Smol-GS and SmartSplat all train on 0.8 L1 + 0.2 (1 - SSIM)
+
+
+def l1_ssim_loss(l1: Tensor, ssim_value: Tensor, ssim_weight: float = SSIM_WEIGHT) -> Tensor:
+    """(1 - w) L1 + w (1 - SSIM) from the two terms (for losses that compute SSIM their own way,
+    e.g. engine.image.loss.TargetLoss)."""
+    return (1 - ssim_weight) * l1 + ssim_weight * (1 - ssim_value)
+
+
+def photometric_loss(pred: Tensor, target: Tensor, ssim_weight: float = SSIM_WEIGHT,
+                     ssim_fn: Callable[[Tensor, Tensor], Tensor] = ssim_differentiable) -> Tensor:  # fmt: skip
+    """The one training loss of every trainer: (1 - w) mean|pred - target| + w (1 - SSIM).
+
+    ``pred``/``target`` [H, W, C] (or [B, H, W, C]) in [0, 1]; ``ssim_fn`` the differentiable
+    SSIM to use (default :func:`ssim_differentiable`; the image codec passes its "same"-padded
+    one). A weight of 0 or less is plain L1 (SSIM is not computed)."""
+    l1 = (pred - target).abs().mean()
+    if ssim_weight <= 0:
+        return l1
+    return l1_ssim_loss(l1, ssim_fn(pred, target), ssim_weight)

@@ -104,3 +104,23 @@ def test_ssim_differentiable_has_gradient():
     s.backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert float(s.detach()) == pytest.approx(ssim(a, b), abs=1e-4)
+
+
+def test_every_trainer_uses_the_one_photometric_loss():
+    """0.8 L1 + 0.2 (1 - SSIM) has one home (engine.metrics.photometric_loss); the 3DGS trainer,
+    Smol-GS and SmartSplat default to its weight, and SmartSplat's loss is it with its own SSIM."""
+    from engine.codec.smol.train import SmolConfig
+    from engine.image.loss import TargetLoss, loss_fn, ssim_same
+    from engine.image.train import TrainConfig as ImageConfig
+    from engine.metrics import SSIM_WEIGHT, photometric_loss
+    from engine.train import TrainConfig
+
+    assert SSIM_WEIGHT == 0.2
+    assert TrainConfig().ssim_lambda == SmolConfig().ssim_lambda == ImageConfig(bpp=1.0).ssim_weight == SSIM_WEIGHT
+    a, b = _kodak_pair()
+    x, y = torch.tensor(b, dtype=torch.float32), torch.tensor(a, dtype=torch.float32)
+    plain = 0.8 * (x - y).abs().mean() + 0.2 * (1 - ssim_differentiable(x, y))
+    torch.testing.assert_close(photometric_loss(x, y), plain)
+    torch.testing.assert_close(photometric_loss(x, y, 0.0), (x - y).abs().mean())
+    torch.testing.assert_close(loss_fn(x, y), photometric_loss(x, y, ssim_fn=ssim_same))
+    torch.testing.assert_close(TargetLoss(y)(x), photometric_loss(x, y, ssim_fn=ssim_same), rtol=1e-5, atol=1e-6)

@@ -1,4 +1,5 @@
-"""Training loss of SmartSplat: 0.8·L1 + 0.2·(1 − SSIM) (ALGORITHMS.md §4.5).
+"""Training loss of SmartSplat: 0.8·L1 + 0.2·(1 − SSIM) (ALGORITHMS.md §4.5), the project's one
+photometric loss (``engine.metrics.photometric_loss``) with this module's SSIM.
 
 SSIM uses the usual 11-tap Gaussian window (σ 1.5, K1 0.01, K2 0.03) with "same" zero padding,
 as the reference does, computed with two grouped 1-D convolutions over the local moments.
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.metrics import SSIM_WEIGHT, l1_ssim_loss, photometric_loss
+
 WINDOW, SIGMA = 11, 1.5
 C1, C2 = 0.01**2, 0.03**2
-L1_WEIGHT = 0.8
 
 
 def _window(dtype, device) -> Tensor:
@@ -68,7 +70,7 @@ class TargetLoss:
     """(1 − w)·L1 + w·(1 − SSIM) against a fixed target [H, W, C] (the same value as
     :func:`loss_fn`); the target's blurred moments are computed once."""
 
-    def __init__(self, target: Tensor, ssim_weight: float = 1.0 - L1_WEIGHT):
+    def __init__(self, target: Tensor, ssim_weight: float = SSIM_WEIGHT):
         self.target = target
         self.w = ssim_weight
         self.c = target.shape[-1]
@@ -87,12 +89,9 @@ class TargetLoss:
         my = self.my
         vx, cov = xx - mx * mx, xy - mx * my
         s = ((2 * mx * my + C1) * (2 * cov + C2)) / ((mx * mx + my * my + C1) * (vx + self.vy + C2))
-        return (1.0 - self.w) * l1 + self.w * (1.0 - s.mean())
+        return l1_ssim_loss(l1, s.mean(), self.w)
 
 
-def loss_fn(pred: Tensor, target: Tensor, ssim_weight: float = 1.0 - L1_WEIGHT) -> Tensor:
+def loss_fn(pred: Tensor, target: Tensor, ssim_weight: float = SSIM_WEIGHT) -> Tensor:
     """(1 − w)·L1 + w·(1 − SSIM); pred and target [H, W, 3] in [0, 1]."""
-    l1 = (pred - target).abs().mean()
-    if ssim_weight <= 0:
-        return l1
-    return (1.0 - ssim_weight) * l1 + ssim_weight * (1.0 - ssim_same(pred, target))
+    return photometric_loss(pred, target, ssim_weight, ssim_same)

@@ -59,6 +59,7 @@ from engine.image.refit import least_squares_colors
 from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights, layout
 from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.jobs import CancelToken, Progress
+from engine.metrics import SSIM_WEIGHT
 
 @dataclass
 class TrainConfig:
@@ -68,7 +69,7 @@ class TrainConfig:
     bpp: float
     iterations: int | None = None  # None: engine.device.IMAGE's default for the device
     qat_fraction: float = 0.25
-    ssim_weight: float = 0.2  # §4.5: 0.8 L1 + 0.2 (1 - SSIM)
+    ssim_weight: float = SSIM_WEIGHT  # §4.5: 0.8 L1 + 0.2 (1 - SSIM) (engine.metrics.photometric_loss)
     # §4.5 trains 50k steps at constant rates: position 1e-4 in [-1, 1] units, scale 5e-2 px,
     # rotation 1e-3 on a sigmoid logit, colour 5e-3. These short runs start higher and decay; 3x the
     # earlier 0.05 / 0.02 / 0.02 / 0.01 fitted kodim01 and kodim23 0.6-0.7 dB better after 300 steps

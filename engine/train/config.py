@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from engine.errors import InputError
 
 from engine.device import DEVICES, TRAIN
+from engine.metrics import SSIM_WEIGHT
 
 STRATEGIES = ("default", "mcmc")
 
@@ -27,7 +28,7 @@ class TrainConfig:
     cap_max: int = 1_000_000  # MCMC: the Gaussian budget
     sh_degree: int = 3
     sh_degree_interval: int = 1000  # raise the active SH degree every this many steps
-    ssim_lambda: float = 0.2  # loss = (1 - l) L1 + l (1 - SSIM)
+    ssim_lambda: float = SSIM_WEIGHT  # loss = (1 - l) L1 + l (1 - SSIM) (engine.metrics.photometric_loss)
     # initialisation without SfM points: random points where the cameras look;
     # None: INRIA's 100,000 on CUDA, 20,000 on the CPU (fewer, larger splats train faster there)
     init_points: int | None = None

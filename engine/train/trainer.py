@@ -27,7 +27,7 @@ from torch import Tensor
 from engine.errors import Cancelled, InputError
 from engine.io.captures import Capture, load_capture
 from engine.jobs import CancelToken, Job, Progress
-from engine.metrics import ssim_differentiable
+from engine.metrics import photometric_loss
 from engine.render import camera_tensors, rasterize
 from engine.scene import GaussianScene, sh_coeff_count
 from engine.device import resolve_device
@@ -125,9 +125,7 @@ class Trainer:
         info = dict(out.meta, gaussian_ids=None)
         self.strategy.step_pre_backward(self.params, self.optimizers, self.strategy_state, step, info)
         img = out.colors[0]
-        l1 = (img - gt).abs().mean()
-        ssim = ssim_differentiable(img, gt)
-        loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim)
+        loss = photometric_loss(img, gt, cfg.ssim_lambda)
         extra = self.extra_loss(i, img, step)
         if extra is not None:
             loss = loss + extra

@@ -34,7 +34,7 @@ from engine.device import SMOL, resolve_device
 from engine.errors import InputError
 from engine.io.captures import Capture
 from engine.jobs import CancelToken, Job, Progress
-from engine.metrics import ssim_differentiable
+from engine.metrics import SSIM_WEIGHT, photometric_loss
 from engine.render import camera_tensors, rasterize
 from engine.render.sh import eval_sh
 from engine.scene import GaussianScene
@@ -51,7 +51,7 @@ class SmolConfig:
     device: str = "auto"
     hidden: int = 32
     init_points: int | None = None
-    ssim_lambda: float = 0.2
+    ssim_lambda: float = SSIM_WEIGHT  # engine.metrics.photometric_loss
     warmup_end: float = 0.5 / 35
     densify_end: float = 15 / 35
     compact_end: float = 20 / 35
@@ -263,8 +263,7 @@ class SmolTrainer:
         if means2d.requires_grad:  # positions are frozen in the coordinate stage
             means2d.retain_grad()
         img = out.colors[0]
-        l1 = (img - gt).abs().mean()
-        loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim_differentiable(img, gt))
+        loss = photometric_loss(img, gt, cfg.ssim_lambda)
         if stage == "compact":
             loss = loss + cfg.lambda_o * cfg.lambda_o_scale * opac.sum()
         if bits is not None:
