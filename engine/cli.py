@@ -11,8 +11,6 @@ is imported only when asked for, so the engine never loads Qt.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -54,18 +52,10 @@ def _json_default(o):
 
 
 def print_json(obj) -> None:
-    """One JSON object on stdout; non-finite floats become null (strict JSON)."""
+    """One JSON object on stdout; non-finite floats become null (strict JSON, engine.io.atomic.json_text)."""
+    from engine.io.atomic import json_text
 
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    print(json.dumps(clean(obj), default=_json_default))
+    print(json_text(obj, default=_json_default))
 
 
 def parse_size(text: str) -> tuple[int, int]:

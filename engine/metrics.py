@@ -48,10 +48,21 @@ def mse(a, b) -> float:
     return float(torch.mean((x.double() - y.double()) ** 2))
 
 
+def psnr_from_mse(mse_value: float, data_range: float = 1.0) -> float:
+    """10 log10(range^2 / MSE) in dB.
+
+    The project's one convention for identical images (MSE 0): ``math.inf``, the true limit, in
+    every measurement (evaluation, RD sweeps, the trainers' per-step PSNR, image coding), never a
+    stand-in like 99 or a 120 dB cap. Means over views skip infinite views (engine.evaluate). JSON
+    has no infinity: the JSON writers (``engine.io.atomic.json_text``: ``--json`` output, RD JSON,
+    a training run's metrics.json and train_log.jsonl) write non-finite numbers as ``null``.
+    """
+    return math.inf if mse_value <= 0 else 10.0 * math.log10(data_range**2 / mse_value)
+
+
 def psnr(a, b, data_range: float = 1.0) -> float:
-    """10 log10(range^2 / MSE) over all pixels and channels; inf for identical images."""
-    m = mse(a, b)
-    return math.inf if m == 0 else 10.0 * math.log10(data_range**2 / m)
+    """PSNR over all pixels and channels (:func:`psnr_from_mse`: inf for identical images)."""
+    return psnr_from_mse(mse(a, b), data_range)
 
 
 def ssim(a, b, data_range: float = 1.0) -> float:

@@ -124,3 +124,21 @@ def test_every_trainer_uses_the_one_photometric_loss():
     torch.testing.assert_close(photometric_loss(x, y, 0.0), (x - y).abs().mean())
     torch.testing.assert_close(loss_fn(x, y), photometric_loss(x, y, ssim_fn=ssim_same))
     torch.testing.assert_close(TargetLoss(y)(x), photometric_loss(x, y, ssim_fn=ssim_same), rtol=1e-5, atol=1e-6)
+
+
+def test_psnr_of_identical_images_is_inf_everywhere_and_null_in_json():
+    """One convention (engine.metrics.psnr_from_mse): identical images measure +inf dB, in the
+    metric, the trainers' per-step PSNR and image coding's; JSON writes it as null."""
+    import json
+
+    from engine.image.train import _psnr as image_step_psnr
+    from engine.io.atomic import json_text
+    from engine.metrics import psnr_from_mse
+
+    a, _ = _kodak_pair()
+    t = torch.tensor(a, dtype=torch.float32)
+    assert psnr(a, a) == psnr_from_mse(0.0) == image_step_psnr(t, t) == math.inf
+    assert psnr_from_mse(1e-4) == pytest.approx(40.0)
+    text = json_text({"psnr": math.inf, "per_view": [1.0, -math.inf, math.nan], "n": 3, "f": np.float32("inf")})
+    assert json.loads(text) == {"psnr": None, "per_view": [1.0, None, None], "n": 3, "f": None}
+    assert "Infinity" not in text and "NaN" not in text

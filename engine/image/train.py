@@ -59,7 +59,7 @@ from engine.image.refit import least_squares_colors
 from engine.image.tiles import DEFAULT_MARGIN, DEFAULT_TILE, complexity_weights, layout
 from engine.io.atomic import atomic_write_bytes, read_bytes
 from engine.jobs import CancelToken, Progress
-from engine.metrics import SSIM_WEIGHT
+from engine.metrics import SSIM_WEIGHT, psnr_from_mse
 
 @dataclass
 class TrainConfig:
@@ -203,8 +203,8 @@ class _Params:
 
 
 def _psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    mse = float(torch.mean((pred.detach() - target) ** 2))
-    return 99.0 if mse <= 0 else -10.0 * math.log10(mse)
+    """The step's PSNR, cheaply on the device (engine.metrics' convention: inf when identical)."""
+    return psnr_from_mse(float(torch.mean((pred.detach() - target) ** 2)))
 
 
 def _cosine(i: int, n: int, final: float) -> float:

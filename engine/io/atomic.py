@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
+import numbers
 import os
 import tempfile
 from typing import Iterator
@@ -185,3 +188,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite number (a PSNR of identical images is inf, engine.metrics)
+    replaced by None, through dicts, lists and tuples: JSON has no infinity or NaN."""
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def json_text(obj, indent: int | None = None, default=None) -> str:
+    """Strict JSON of ``obj`` (non-finite numbers as null): what every JSON output of the
+    project is written with (``--json``, RD JSON, a training run's files)."""
+    return json.dumps(json_safe(obj), indent=indent, default=default)
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    """``obj`` as strict, indented JSON (:func:`json_text`), written atomically."""
+    atomic_write_text(path, json_text(obj, indent=2) + "\n")

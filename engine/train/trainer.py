@@ -13,7 +13,6 @@ resume bit-identically, and writes the output folder only when it is complete.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -25,9 +24,10 @@ import torch
 from torch import Tensor
 
 from engine.errors import Cancelled, InputError
+from engine.io.atomic import json_text
 from engine.io.captures import Capture, load_capture
 from engine.jobs import CancelToken, Job, Progress
-from engine.metrics import photometric_loss
+from engine.metrics import photometric_loss, psnr_from_mse
 from engine.render import camera_tensors, rasterize
 from engine.scene import GaussianScene, sh_coeff_count
 from engine.device import resolve_device
@@ -144,7 +144,7 @@ class Trainer:
         self.elapsed += time.perf_counter() - t0
         with torch.no_grad():
             mse = torch.mean((img.detach().clamp(0, 1) - gt) ** 2).item()
-        return {"loss": float(loss.detach()), "psnr": -10 * math.log10(max(mse, 1e-12)),
+        return {"loss": float(loss.detach()), "psnr": psnr_from_mse(mse),
                 "num_gaussians": len(self.params["means"]), "elapsed": self.elapsed}  # fmt: skip
 
     # ------------------------------------------------------------------ results
@@ -214,9 +214,9 @@ def cameras_json(capture: Capture) -> list[dict]:
 
 
 def _write_json(path: str, obj) -> None:
+    """Strict JSON into the partial folder (which becomes the output as a whole)."""
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
+        f.write(json_text(obj, indent=2) + "\n")
 
 
 def _finish_folder(partial: str, out_dir: str) -> None:
@@ -287,7 +287,7 @@ def train_job(
                 m = trainer.step()
                 step = trainer.step_index
                 if step % config.log_every == 0 or step == config.iterations:
-                    log.write(json.dumps({"step": step, **m}) + "\n")
+                    log.write(json_text({"step": step, **m}) + "\n")
                 if step % config.checkpoint_every == 0 and step < config.iterations:
                     torch.save(trainer.state_dict(), ckpt_path + ".tmp")
                     os.replace(ckpt_path + ".tmp", ckpt_path)

@@ -34,7 +34,7 @@ from engine.device import SMOL, resolve_device
 from engine.errors import InputError
 from engine.io.captures import Capture
 from engine.jobs import CancelToken, Job, Progress
-from engine.metrics import SSIM_WEIGHT, photometric_loss
+from engine.metrics import SSIM_WEIGHT, photometric_loss, psnr_from_mse
 from engine.render import camera_tensors, rasterize
 from engine.render.sh import eval_sh
 from engine.scene import GaussianScene
@@ -295,7 +295,7 @@ class SmolTrainer:
         self.elapsed += time.perf_counter() - t0
         with torch.no_grad():
             mse = torch.mean((img.detach().clamp(0, 1) - gt) ** 2).item()
-        m = {"loss": float(loss.detach()), "psnr": -10 * math.log10(max(mse, 1e-12)), "num_gaussians": self.count,
+        m = {"loss": float(loss.detach()), "psnr": psnr_from_mse(mse), "num_gaussians": self.count,
              "elapsed": self.elapsed}  # fmt: skip
         if bits is not None:
             m["bits_per_splat"] = float(bits.detach().mean())
