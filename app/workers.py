@@ -16,7 +16,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engine.errors import Cancelled, InputError
-from engine.jobs import CancelToken, Progress
+from engine.jobs import CancelToken, Progress, drain
 
 
 class _Worker(QObject):
@@ -37,15 +37,7 @@ class _Worker(QObject):
             result = self._fn(self._token)
             if inspect.isgenerator(result):
                 job = result
-                while True:
-                    try:
-                        p = next(job)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                    if isinstance(p, Progress):
-                        self.progress.emit(p)
-                    self._token.check()
+                result = drain(job, self._relay)
             self.finished.emit(result)
         except Cancelled:
             if job is not None:
@@ -56,6 +48,12 @@ class _Worker(QObject):
         except Exception as e:  # shown in a dialog; the traceback goes to the log
             traceback.print_exc()
             self.failed.emit(f"{type(e).__name__}: {e}", False)
+
+    def _relay(self, p) -> None:
+        """Each item the job yields: Progress goes to the GUI thread; then the cancel check."""
+        if isinstance(p, Progress):
+            self.progress.emit(p)
+        self._token.check()
 
 
 class JobHandle(QObject):

@@ -2,7 +2,8 @@
 
 A job is a generator that yields :class:`Progress` now and then, checks a :class:`CancelToken`,
 and returns its result (``StopIteration.value``). The CLI drives jobs with a tqdm progress bar
-(:func:`run`); the GUI drives the same generators in a worker QThread (app/workers.py).
+(:func:`run`); the GUI drives the same generators in a worker QThread (app/workers.py); both go
+through :func:`drain`.
 """
 
 from __future__ import annotations
@@ -45,31 +46,43 @@ class CancelToken:
             raise Cancelled("cancelled")
 
 
-def run(job: Job, *, desc: str = "", show: bool = True, on_progress: Callable[[Progress], None] | None = None) -> Any:
-    """Drive a job to completion, showing a progress bar on stderr; return its result."""
-    bar = None
-    if show:
-        from tqdm import tqdm
+def drain(job: Job, on_progress: Callable[[Progress], None] | None = None) -> Any:
+    """Drive a job to completion, handing each yielded item to ``on_progress``; return its result.
 
-        bar = tqdm(total=None, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False,
-                   disable=None)  # fmt: skip  # disable=None: no bar when stderr is not a terminal
+    The one loop that drives a job outside a generator: :func:`run` (the CLI), the RD sweep's
+    measurements and the GUI's worker thread (app/workers.py) use it. Inside another job, use
+    ``result = yield from job`` instead, so its progress goes on to the caller."""
+    while True:
+        try:
+            p = next(job)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(p)
+
+
+def run(job: Job, *, desc: str = "", show: bool = True, on_progress: Callable[[Progress], None] | None = None) -> Any:
+    """Drive a job to completion (:func:`drain`), showing a progress bar on stderr; return its result."""
+    if not show:
+        return drain(job, on_progress)
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False,
+               disable=None)  # fmt: skip  # disable=None: no bar when stderr is not a terminal
+
+    def show_progress(p: Progress) -> None:
+        if on_progress is not None:
+            on_progress(p)
+        if bar.total != p.total:
+            bar.total = p.total
+        bar.n = p.step
+        post = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in p.metrics.items()}
+        if p.message:
+            bar.set_description_str(f"{desc} {p.message}".strip(), refresh=False)
+        bar.set_postfix(post, refresh=False)
+        bar.refresh()
+
     try:
-        while True:
-            try:
-                p = next(job)
-            except StopIteration as stop:
-                return stop.value
-            if on_progress is not None:
-                on_progress(p)
-            if bar is not None:
-                if bar.total != p.total:
-                    bar.total = p.total
-                bar.n = p.step
-                post = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in p.metrics.items()}
-                if p.message:
-                    bar.set_description_str(f"{desc} {p.message}".strip(), refresh=False)
-                bar.set_postfix(post, refresh=False)
-                bar.refresh()
+        return drain(job, show_progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()

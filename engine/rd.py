@@ -42,7 +42,7 @@ from engine import io
 from engine.codec import decode_bytes, ladder
 from engine.codec.importance import importance as importance_scores
 from engine.evaluate import eval_against_capture, eval_against_reference, reference_renders
-from engine.jobs import CancelToken, Job, Progress
+from engine.jobs import CancelToken, Job, Progress, drain
 from engine.scene import GaussianScene
 
 SCHEMA = "splatlab.rd/1"
@@ -190,13 +190,13 @@ def rd_sweep(
     yield Progress(len(runners) + 1, total, "rendering the reference views")
     if capture is not None:
         reference = {"mode": "capture", "capture": capture.path, "views": len(capture.test_indices)}
-        measure = lambda s: _drain(eval_against_capture(s, capture, cancel=cancel))  # noqa: E731
+        measure = lambda s: drain(eval_against_capture(s, capture, cancel=cancel))  # noqa: E731
         original = measure(scene)
         reference["original"] = {"psnr": original["psnr"], "ssim": original["ssim"]}
     else:
         refs = reference_renders(scene, views, size)
         reference = {"mode": "orbit", "views": views, "size": size}
-        measure = lambda s: _drain(eval_against_reference(s, scene, views, size, cancel=cancel, reference_images=refs))  # noqa: E731
+        measure = lambda s: drain(eval_against_reference(s, scene, views, size, cancel=cancel, reference_images=refs))  # noqa: E731
     for i, (codec, point, decoded) in enumerate(decoded_scenes):
         if cancel is not None:
             cancel.check()
@@ -214,14 +214,6 @@ def rd_sweep(
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _drain(job):
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            return stop.value
 
 
 def validate_rd(obj: dict) -> None:

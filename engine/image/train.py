@@ -271,7 +271,8 @@ class _TileFit:
         p.color.copy_(colors)
 
     def run(self, cancel: CancelToken, report):
-        """Generator: yields (steps done, metrics, preview or None); returns (bytes, decoded Gaussians)."""
+        """A job: yields ``report(steps done, metrics, prediction or None)`` (the caller's Progress)
+        after every step and rate-control round; returns (bytes, decoded Gaussians)."""
         cfg = self.cfg
         total = cfg.iterations
         n_qat = min(total, max(1, round(total * cfg.qat_fraction))) if total > 1 else 0
@@ -285,7 +286,7 @@ class _TileFit:
             p.set_lr(_cosine(i, n_float, cfg.lr_final))
             loss, pred = self._step(p, None)
             metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
-            yield 1, metrics, pred
+            yield report(1, metrics, pred)
         self._refit_colors(p, None)
         # quantisation-aware fine-tuning (canonical shapes first: one grid for both scales)
         with torch.no_grad():
@@ -297,7 +298,7 @@ class _TileFit:
             p.set_lr(cfg.qat_lr * _cosine(i, n_qat, cfg.lr_final))
             loss, pred = self._step(p, quant)
             metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
-            yield 1, metrics, pred
+            yield report(1, metrics, pred)
         # encode; while over budget: prune the least energetic Gaussians, fine-tune, re-encode
         fine = max(2, n_qat // 4)
         for attempt in itertools.count():
@@ -321,7 +322,7 @@ class _TileFit:
                 cancel.check()
                 loss, pred = self._step(p, quant)
             metrics = {"loss": metrics.get("loss", 0.0), "gaussians": p.xy.shape[0], "pruned": drop}
-            yield 0, metrics, None
+            yield report(0, metrics, None)
         # the decoder's view of this tile, from its own bytes
         dsym, dside = codec.decode_tile(data, self.spec, self.tile)
         g_dec = dequantize(dsym, dside, self.spec)
@@ -381,14 +382,10 @@ def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None,
         tile.window(weights_done).add_(tile.weight().to(device))
         future = (1.0 - tile.window(weights_done)).clamp_min(0.0)  # F_t: what later tiles will add
         fit = _TileFit(tile, tile.window(target), tile.window(canvas).clone(), future, budget, cfg, spec)
-        job = fit.run(cancel, None)
         msg = f"tile {k + 1}/{len(tiles)}" if len(tiles) > 1 else "training"
-        while True:
-            try:
-                done, metrics, pred = next(job)
-            except StopIteration as stop:
-                data, g_dec = stop.value
-                break
+
+        def report(done: int, metrics: dict, pred, tile=tile, msg=msg) -> Progress:
+            nonlocal step, last_preview
             step += done
             preview = None
             now = time.perf_counter()
@@ -397,8 +394,9 @@ def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None,
                 snap = canvas.clone()
                 tile.window(snap).copy_(pred.detach())
                 preview = _preview(snap)
-            if done or metrics.get("pruned"):
-                yield Progress(step, steps_total, msg, metrics, preview)
+            return Progress(step, steps_total, msg, metrics, preview)
+
+        data, g_dec = yield from fit.run(cancel, report)
         codec.add_tile(canvas, tile, g_dec)
         payloads.append(data)
         spent += 8 * len(data)
