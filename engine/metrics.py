@@ -48,6 +48,13 @@ def mse(a, b) -> float:
     return float(torch.mean((x.double() - y.double()) ** 2))
 
 
+def mae(a, b) -> float:
+    """Mean absolute error over all pixels and channels (what the viewport's A/B difference heat
+    map shows per pixel, averaged over RGB, summarised over the image)."""
+    x, y = _pair(a, b)
+    return float(torch.mean(torch.abs(x.double() - y.double())))
+
+
 def psnr_from_mse(mse_value: float, data_range: float = 1.0) -> float:
     """10 log10(range^2 / MSE) in dB.
 

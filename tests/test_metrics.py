@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from engine.metrics import MS_SSIM_WEIGHTS, ms_ssim, psnr, ssim, ssim_differentiable
+from engine.metrics import MS_SSIM_WEIGHTS, mae, ms_ssim, psnr, ssim, ssim_differentiable
 from tests.conftest import data_path
 
 
@@ -29,6 +29,15 @@ def test_psnr_matches_skimage():
     a, b = _kodak_pair()
     assert psnr(a, b) == pytest.approx(skm.peak_signal_noise_ratio(a, b, data_range=1.0), rel=1e-9)
     assert psnr(a, a) == math.inf
+
+
+def test_mae_is_the_mean_absolute_difference_in_any_layout():
+    a, b = _kodak_pair()
+    assert mae(a, b) == pytest.approx(np.abs(a - b).mean(), rel=1e-12)
+    assert mae(a, a) == 0.0
+    a8, b8 = (np.round(x * 255).astype(np.uint8) for x in (a, b))
+    assert mae(a8, b8) == pytest.approx(np.abs(a8.astype(int) - b8.astype(int)).mean() / 255.0, rel=1e-12)
+    assert mae(torch.tensor(a[None]), torch.tensor(b[None])) == pytest.approx(mae(a, b), rel=1e-12)
 
 
 def test_ssim_matches_skimage():
