@@ -81,6 +81,48 @@ def test_resume_after_pause_continues_identically(tiny_capture, tmp_path):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
 
 
+def test_a_checkpoint_save_that_dies_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """Checkpoints go through the atomic writer: a save that raises (a full disk, an interrupt)
+    half-way leaves the previous checkpoint intact, or none, and no temporary file."""
+    from engine.train.trainer import save_checkpoint
+
+    class Fake:
+        def __init__(self, step):
+            self.step = step
+
+        def state_dict(self):
+            return {"step": self.step, "params": torch.arange(1000.0)}
+
+    real_save = torch.save
+
+    def dies_half_way(error):
+        def save(obj, f, *a, **kw):
+            real_save(obj, f, *a, **kw)
+            with open(f, "r+b") as fh:
+                fh.truncate(100)
+            raise error
+
+        return save
+
+    fresh = tmp_path / "fresh" / "checkpoint.pt"
+    fresh.parent.mkdir()
+    monkeypatch.setattr(torch, "save", dies_half_way(RuntimeError("no space left")))
+    with pytest.raises(RuntimeError):
+        save_checkpoint(Fake(1), str(fresh))
+    assert os.listdir(fresh.parent) == []
+    monkeypatch.undo()
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(Fake(1), str(path))
+    for error in (RuntimeError("no space left"), KeyboardInterrupt()):
+        monkeypatch.setattr(torch, "save", dies_half_way(error))
+        with pytest.raises(type(error)):
+            save_checkpoint(Fake(2), str(path))
+        monkeypatch.undo()
+        assert torch.load(path, weights_only=False)["step"] == 1
+        assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "fresh"]
+
+
 def test_cancel_leaves_no_output_folder(tiny_capture, tmp_path):
     cancel = CancelToken()
     out = tmp_path / "cancelled"

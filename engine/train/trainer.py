@@ -230,6 +230,15 @@ def _finish_folder(partial: str, out_dir: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def save_checkpoint(trainer: Trainer, path: str) -> None:
+    """The trainer's state, written atomically (engine.io.atomic): a crash or an interrupt while
+    saving leaves the previous checkpoint (or none), never a truncated one."""
+    from engine.io.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        torch.save(trainer.state_dict(), tmp)
+
+
 def partial_dir(out_dir: str) -> str:
     return os.path.abspath(out_dir).rstrip(os.sep) + ".partial"
 
@@ -281,7 +290,7 @@ def train_job(
                 if cancel is not None:
                     cancel.check()
                 if pause is not None and pause.cancelled:
-                    torch.save(trainer.state_dict(), ckpt_path)
+                    save_checkpoint(trainer, ckpt_path)
                     keep = True
                     return TrainResult("paused", work, {"step": trainer.step_index}, trainer.scene())
                 m = trainer.step()
@@ -289,8 +298,7 @@ def train_job(
                 if step % config.log_every == 0 or step == config.iterations:
                     log.write(json_text({"step": step, **m}) + "\n")
                 if step % config.checkpoint_every == 0 and step < config.iterations:
-                    torch.save(trainer.state_dict(), ckpt_path + ".tmp")
-                    os.replace(ckpt_path + ".tmp", ckpt_path)
+                    save_checkpoint(trainer, ckpt_path)
                 preview = None
                 if time.monotonic() - last_preview >= config.snapshot_seconds:
                     preview = trainer.scene()
@@ -324,7 +332,7 @@ def train_job(
         raise
     except KeyboardInterrupt:
         if "trainer" in locals():
-            torch.save(trainer.state_dict(), ckpt_path)
+            save_checkpoint(trainer, ckpt_path)
             keep = True
         raise
     finally:
