@@ -1,9 +1,12 @@
-"""Start the studio: ``splatlab gui [FILE] [--camera CAM.json] [--up AXIS] [--size WxH] [--screenshot OUT.png]``.
+"""The ``splatlab`` console script (:func:`main`): the engine's commands (engine.cli) plus
+``splatlab gui [FILE] [--camera CAM.json] [--up AXIS] [--size WxH] [--screenshot OUT.png]``, the
+default with no subcommand, which starts the studio (:func:`run`).
 
 With ``--screenshot`` the window opens, renders that view (after the scene is loaded and sorted
 for the exact camera), saves the viewport image and exits 0; bad input exits 2. Without a
 display, ``--screenshot`` renders the same viewport image with the GL renderer on a standalone
-EGL context instead of a window.
+EGL context instead of a window, and plain ``splatlab gui`` prints the scene's info and renders
+a PNG of it. Qt is imported only when a window opens.
 """
 
 from __future__ import annotations
@@ -11,17 +14,73 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Sequence
+
+from engine import cli
+from engine.cli import EXIT_OK, Command, parse_size
 
 SCREENSHOT_TIMEOUT_S = 600
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``splatlab ARGV``: every engine command, and ``gui`` (the default)."""
+    return cli.main(argv, extra={"gui": GUI}, default="gui")
+
+
+# ---------------------------------------------------------------------------- the gui command
+def _gui_args(p):
+    p.add_argument("file", nargs="?", help="scene to open (default: the bundled sample scene)")
+    p.add_argument("--camera", help="camera JSON to start from")
+    p.add_argument("--up", help="the scene's up axis: +x -x +y -y +z -z (default: chosen or remembered)")
+    p.add_argument("--size", help="viewport size WxH")
+    p.add_argument("--screenshot", help="save the viewport to this PNG and exit")
+
+
+def _gui(args) -> int:
+    if args.size:
+        parse_size(args.size)
+    if args.up:
+        from engine.framing import parse_up
+
+        parse_up(args.up)
+    if not has_display() and not args.screenshot:
+        return _no_display_demo(args)
+    return run(args)
+
+
+GUI = Command("open the studio (the default with no subcommand)", _gui_args, _gui)
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _no_display_demo(args) -> int:
+    """No display: show what the studio would open (info plus a rendered PNG of it)."""
+    from engine.resources import sample_scene_path
+
+    path = args.file or str(sample_scene_path())
+    print("splatlab: no display found; showing the scene's info and rendering a PNG instead", file=sys.stderr)
+    out = "splatlab-sample.png" if not args.file else os.path.basename(path).split(".")[0] + ".png"
+    rc = cli.main(["info", path])
+    if rc != EXIT_OK:
+        return rc
+    render_args = ["render", path, "-o", out] + (["--camera", args.camera] if args.camera else [])
+    render_args += ["--up", args.up] if args.up and not args.camera else []
+    if args.size:
+        w, h = parse_size(args.size)
+        render_args += ["--width", str(w), "--height", str(h)]
+    return cli.main(render_args)
+
+
+# ---------------------------------------------------------------------------- the studio
 def _print_error(message: str) -> None:
     print(f"splatlab: error: {message}", file=sys.stderr)
 
 
 def _size(args) -> tuple[int, int] | None:
-    from engine.cli import parse_size
-
     return parse_size(args.size) if getattr(args, "size", None) else None
 
 
@@ -52,12 +111,12 @@ def _screenshot_without_display(args, path: str) -> int:
 
 
 def run(args) -> int:
-    from engine.cli import _has_display
+    """Open the studio on ``args.file`` (the ``gui`` command's arguments); returns the exit code."""
     from engine.errors import InputError
     from engine.resources import sample_scene_path
 
     path = args.file or str(sample_scene_path())
-    if args.screenshot and not _has_display():
+    if args.screenshot and not has_display():
         return _screenshot_without_display(args, path)
 
     from PySide6.QtCore import QTimer

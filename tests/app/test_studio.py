@@ -296,7 +296,7 @@ def test_process_events_many_times_does_not_crash(qtbot, window):
 
 def _cli(*args, **kw):
     env = dict(os.environ, QT_QPA_PLATFORM="xcb")
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, capture_output=True, text=True,
                           env=env, timeout=600, **kw)  # fmt: skip
 
 
