@@ -28,7 +28,6 @@ through app.workers, keeps what it yields and shows it:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -39,15 +38,27 @@ from PySide6.QtWidgets import QFileDialog
 from app import workers
 from app.documents import Document
 from app.panels.compress_panel import point_name
-from engine.io.atomic import atomic_write_bytes, atomic_write_text
+from engine.io.atomic import atomic_write_bytes
 from engine.jobs import Progress
-from engine.rd import BASELINES, LABELS, rd_sweep
+from engine.rd import BASELINES, put_curve, rd_sweep, save_rd
 from engine.scene import GaussianScene
 
 SMOL = ("smol", None)
 
 SHUTDOWN_WAIT_MS = 60_000  # closing the window waits this long for the current point to end
 PREFIX = "compressed: "
+
+
+def make_smol_config(settings: dict):
+    """The panel's Smol-GS fields as a run's config, by the builder ``splatlab compress --codec
+    smol`` uses (SmolConfig.from_options). Raises InputError for values out of range."""
+    from engine.codec.smol.train import SmolConfig
+
+    return SmolConfig.from_options(
+        iterations=settings["iterations"],
+        max_side=settings.get("max_side") or 0,  # the panel's None is its "full size" (0 to the builder)
+        device="auto", max_splats=settings.get("max_splats"),
+    )  # fmt: skip
 
 
 class CompressController(QObject, workers.PanelJob):
@@ -151,7 +162,6 @@ class CompressController(QObject, workers.PanelJob):
     def train_smol(self, settings: dict) -> None:
         """Train Smol-GS from the known capture, starting from the current scene."""
         from engine.codec.smol.job import compress_smol_job
-        from engine.codec.smol.train import SmolConfig
         from engine.errors import InputError
 
         if self.job is not None:
@@ -161,9 +171,7 @@ class CompressController(QObject, workers.PanelJob):
             self.window.report_error("Cannot train Smol-GS", "open the scene's capture first (File > Open Capture Cameras…)")
             return
         try:
-            cfg = SmolConfig(max_side=settings.get("max_side"), device="auto", max_splats=settings.get("max_splats"))
-            cfg = cfg.for_iterations(int(settings["iterations"]))
-            cfg.validate()
+            cfg = make_smol_config(settings)
         except InputError as e:
             self.window.report_error("Cannot train Smol-GS", str(e))
             return
@@ -269,7 +277,7 @@ class CompressController(QObject, workers.PanelJob):
             self.window.report_error("Cannot save RD JSON", "no finished sweep to save")
             return False
         try:
-            atomic_write_text(path, json.dumps(self.result, indent=2) + "\n")
+            save_rd(path, self.result)
         except OSError as e:
             self.window.report_error("Cannot save RD JSON", f"{path}: {e.strerror or e}")
             return False
@@ -383,8 +391,7 @@ class CompressController(QObject, workers.PanelJob):
         self.panel.set_point(SMOL, point)
         self.panel.set_smol_ready(True)
         if self.result is not None:  # a finished sweep: the saved JSON gets the point too
-            curves = [c for c in self.result["curves"] if c["codec"] != "smol"]
-            self.result["curves"] = curves + [{"codec": "smol", "label": LABELS["smol"], "points": [point]}]
+            put_curve(self.result, "smol", [point])
         self.select(SMOL)
         self.panel.show_message(f"Smol-GS: {point['ratio']:.0f}x smaller, test PSNR {point['test_psnr']:.2f} dB "
                                 f"(SH bake {point['test_psnr_sh_bake']:.2f} dB). Save it with Save Smol-GS file….")  # fmt: skip
@@ -394,7 +401,7 @@ class CompressController(QObject, workers.PanelJob):
             return
         self.result = result
         if SMOL in self.points:  # trained before this sweep: keep it in the saved JSON
-            result["curves"].append({"codec": "smol", "label": LABELS["smol"], "points": [self.points[SMOL]]})
+            put_curve(result, "smol", [self.points[SMOL]])
         self.panel.set_result_ready(True)
         n = sum(len(c["points"]) for c in result["curves"])
         self.panel.show_message(f"Done: {n} points measured on {result['reference']['views']} views.")

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import QMessageBox
 
 from app import workers
 from app.documents import Document
-from engine.device import TRAIN
 from engine.errors import InputError
 from engine.io.captures import Capture, load_capture
 from engine.jobs import CancelToken, Progress
@@ -43,18 +42,15 @@ SHUTDOWN_WAIT_MS = 120_000  # closing the window waits this long for the current
 
 
 def make_config(settings: dict) -> TrainConfig:
-    """The panel's settings as a validated TrainConfig (schedule squeezed for short runs, as the
-    CLI does). Raises InputError for values out of range."""
-    cfg = TrainConfig(iterations=int(settings["iterations"]), max_side=settings.get("max_side") or None,
-                      seed=int(settings.get("seed", 0)), device=settings.get("device", "auto"),
-                      strategy=settings.get("strategy", "default"),
-                      cap_max=int(settings.get("cap_max", TrainConfig.cap_max)))  # fmt: skip
-    if settings.get("init_points"):
-        cfg.init_points = int(settings["init_points"])
-    cfg = cfg.validate()
-    if cfg.iterations < TRAIN.cuda_iterations:
-        cfg = cfg.for_iterations(cfg.iterations)
-    return cfg
+    """The panel's settings as a run's config, by the builder ``splatlab train`` uses
+    (TrainConfig.from_options). Raises InputError for values out of range."""
+    return TrainConfig.from_options(
+        iterations=settings["iterations"],
+        max_side=settings.get("max_side") or 0,  # the panel's None is its "full size" (0 to the builder)
+        seed=settings.get("seed", 0), device=settings.get("device", "auto"),
+        strategy=settings.get("strategy", "default"), cap_max=settings.get("cap_max"),
+        init_points=settings.get("init_points") or None,  # the panel's 0 / None: the default
+    )  # fmt: skip
 
 
 def _training_job(capture: Capture | str, out_dir: str, cfg: TrainConfig, pause: CancelToken, resume: bool):

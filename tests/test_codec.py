@@ -139,6 +139,31 @@ def test_rd_json_follows_the_schema(donut):
     assert abs(result["scene"]["ply_bytes"] - sub.count * 56) < 1000  # 56 B per SH0 splat, plus the header
 
 
+def test_a_trained_point_joins_an_rd_result_and_it_saves_as_strict_json(tmp_path):
+    """engine.rd.put_curve / save_rd: what the studio does to an RD result (a Smol-GS run joins
+    the sweep, then Save RD JSON) is engine code, the same writer `splatlab rd` uses."""
+    import math
+
+    from engine.rd import LABELS, put_curve, save_rd
+
+    point = {"level": 1, "bytes": 100, "bits_per_gaussian": 8.0, "ratio": 5.0, "psnr": math.inf, "ssim": 1.0,
+             "encode_s": 0.1, "decode_s": 0.1, "count": 100}  # fmt: skip
+    result = {"schema": "splatlab.rd/1", "scene": {"path": None, "count": 100, "sh_degree": 0, "ply_bytes": 500},
+              "reference": {"mode": "orbit", "views": 2, "size": 96},
+              "curves": [{"codec": "ladder", "label": LABELS["ladder"], "points": [point]}]}  # fmt: skip
+    smol = dict(point, level=None, psnr=30.0, test_psnr=29.0)
+    assert put_curve(result, "smol", [smol]) is result
+    put_curve(result, "smol", [dict(smol, psnr=31.0)])  # trained again: replaces, never a second curve
+    assert [c["codec"] for c in result["curves"]] == ["ladder", "smol"]
+    assert result["curves"][1] == {"codec": "smol", "label": LABELS["smol"], "points": [dict(smol, psnr=31.0)]}
+    validate_rd(result)
+    save_rd(tmp_path / "rd.json", result)
+    text = (tmp_path / "rd.json").read_text()
+    back = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in RD JSON"))
+    assert back["curves"][0]["points"][0]["psnr"] is None  # identical renders: inf dB, null in JSON
+    assert back["curves"][1]["points"][0]["psnr"] == 31.0 and os.listdir(tmp_path) == ["rd.json"]
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
 

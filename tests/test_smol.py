@@ -113,3 +113,15 @@ def test_compaction_meets_the_splat_budget_and_a_trained_scene_is_not_regrown(ti
     assert counts["densify"] == init.count  # no growth, nothing transparent enough to prune yet
     assert counts["compact"] == counts["features"] == 120
     assert 0 < counts["coordinates"] <= 120  # snapping keeps one splat per octree leaf
+
+
+def test_smol_config_from_options_applies_the_device_defaults():
+    """SmolConfig.from_options is what `splatlab compress --codec smol` and the Compress panel use."""
+    from engine.device import SMOL
+
+    cfg = SmolConfig.from_options(device="cpu")
+    assert cfg.iterations == SMOL.cpu_iterations and cfg.max_side == SMOL.cpu_max_side and cfg.max_splats is None
+    assert cfg == SmolConfig(max_side=SMOL.cpu_max_side, device="cpu").for_iterations(SMOL.cpu_iterations)
+    assert SmolConfig.from_options(device="cpu", max_side=0, max_splats=900).max_side is None
+    with pytest.raises(InputError):
+        SmolConfig.from_options(device="cpu", max_splats=3)

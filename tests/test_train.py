@@ -236,3 +236,18 @@ def test_random_init_of_a_real_capture_reaches_the_background():
     lego = load_capture(data_path(LEGO), max_side=32)
     hull, _ = random_points_in_view(lego, 2000, seed=0)
     assert np.array_equal(hull, random_points_in_view(lego, 2000, seed=0, spread=1.0)[0])  # the object's cube
+
+
+def test_config_from_options_applies_the_device_defaults():
+    """TrainConfig.from_options is what `splatlab train` and the Train panel build a run with."""
+    from engine.device import TRAIN
+
+    cfg = TrainConfig.from_options(device="cpu")
+    assert cfg.iterations == TRAIN.cpu_iterations and cfg.max_side == TRAIN.cpu_max_side
+    assert cfg == TrainConfig(iterations=TRAIN.cpu_iterations, max_side=TRAIN.cpu_max_side,
+                              device="cpu").for_iterations(TRAIN.cpu_iterations)  # fmt: skip
+    assert TrainConfig.from_options(device="cpu", max_side=0).max_side is None  # 0: full size
+    assert TrainConfig.from_options(device="cpu", init_points=500).init_points == 500
+    for bad in (dict(init_points=0), dict(iterations=0), dict(max_side=4), dict(strategy="x")):
+        with pytest.raises(InputError):
+            TrainConfig.from_options(device="cpu", **bad)

@@ -35,10 +35,8 @@ def _compress_smol(args, scene) -> dict:
 
     if not args.capture:
         raise InputError(None, "--codec smol trains from images: give --capture DIR")
-    iterations = args.iterations if args.iterations is not None else SMOL.iterations(args.device)
-    max_side = args.max_side if args.max_side is not None else SMOL.max_side(args.device)
-    cfg = SmolConfig(max_side=max_side or None, device=args.device, max_splats=args.max_splats)
-    cfg = cfg.for_iterations(iterations).validate()
+    cfg = SmolConfig.from_options(iterations=args.iterations, max_side=args.max_side, device=args.device,
+                                  max_splats=args.max_splats)  # fmt: skip
     summary = jobs.run(compress_smol_job(scene, args.capture, args.output, cfg), desc="smol")
     summary["input_bytes"] = os.path.getsize(args.scene)
     return summary
@@ -120,11 +118,9 @@ def _parse_levels(text: str) -> list[int]:
 
 
 def _rd(args) -> int:
-    import json
-
     from engine import jobs
-    from engine.io.atomic import atomic_write_text, check_writable
-    from engine.rd import BASELINES, rd_sweep
+    from engine.io.atomic import check_writable
+    from engine.rd import BASELINES, rd_sweep, save_rd
 
     levels = _parse_levels(args.levels)
     check_writable(args.output)
@@ -137,7 +133,7 @@ def _rd(args) -> int:
     job = rd_sweep(scene, capture, levels, () if args.no_baselines else BASELINES, args.views, args.size,
                    scene_path=args.scene)  # fmt: skip
     result = jobs.run(job, desc="rd")
-    atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")
+    save_rd(args.output, result)
     for curve in result["curves"]:
         for p in curve["points"]:
             name = curve["label"] + (f" {p['level']}" if p["level"] is not None else "")

@@ -6,7 +6,6 @@ import sys
 
 from engine.cli.common import EXIT_OK, Command, load_scene, print_json
 from engine.device import DEVICES, TRAIN
-from engine.errors import InputError
 
 
 def _train_args(p):
@@ -31,15 +30,9 @@ def _train(args) -> int:
     from engine.train import TrainConfig, train_job
     from engine.train.trainer import partial_dir
 
-    iterations = args.iterations if args.iterations is not None else TRAIN.iterations(args.device)
-    max_side = args.max_side if args.max_side is not None else TRAIN.max_side(args.device)
-    cfg = TrainConfig(iterations=iterations, max_side=max_side or None, device=args.device, seed=args.seed,
-                      strategy=args.strategy, cap_max=args.cap_max)  # fmt: skip
-    if args.init_points is not None:
-        if args.init_points < 1:
-            raise InputError(None, "--init-points must be positive")
-        cfg.init_points = args.init_points
-    cfg = cfg.validate().for_iterations(iterations)
+    cfg = TrainConfig.from_options(iterations=args.iterations, max_side=args.max_side, device=args.device,
+                                   seed=args.seed, strategy=args.strategy, cap_max=args.cap_max,
+                                   init_points=args.init_points)  # fmt: skip
     init = load_scene(args.init, args) if args.init else None
     try:
         result = jobs.run(train_job(args.capture, args.output, cfg, resume=args.resume, init_scene=init), desc="train")

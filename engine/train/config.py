@@ -71,7 +71,29 @@ class TrainConfig:
             raise InputError(None, f"SH degree {self.sh_degree} is out of range (0-3)")
         if self.cap_max < 1:
             raise InputError(None, "--cap-max must be positive")
+        if self.init_points is not None and self.init_points < 1:
+            raise InputError(None, "--init-points must be positive")
         return self
+
+    @classmethod
+    def from_options(cls, *, iterations: int | None = None, max_side: int | None = None, device: str = "auto",
+                     seed: int = 0, strategy: str = "default", cap_max: int | None = None,
+                     init_points: int | None = None) -> "TrainConfig":  # fmt: skip
+        """A run's config from what the user chose: ``splatlab train``'s options and the Train
+        panel's fields both come through here, so the same choices give the same run.
+
+        None means the default: ``iterations`` and ``max_side`` per device (engine.device.TRAIN),
+        the rest as above; ``max_side`` 0 means full size. The result is validated (InputError
+        for values out of range) and its schedule fitted to the run's length (:meth:`for_iterations`).
+        """
+        cfg = cls(
+            iterations=int(iterations if iterations is not None else TRAIN.iterations(device)),
+            max_side=(max_side if max_side is not None else TRAIN.max_side(device)) or None,
+            seed=int(seed), device=device, strategy=strategy,
+            cap_max=int(cap_max if cap_max is not None else cls.cap_max),
+            init_points=None if init_points is None else int(init_points),
+        )  # fmt: skip
+        return cfg.validate().for_iterations(cfg.iterations)
 
     def for_iterations(self, iterations: int) -> "TrainConfig":
         """This recipe squeezed into ``iterations`` steps (schedule fractions kept)."""

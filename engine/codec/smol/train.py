@@ -99,6 +99,21 @@ class SmolConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_options(cls, *, iterations: int | None = None, max_side: int | None = None, device: str = "auto",
+                     max_splats: int | None = None) -> "SmolConfig":  # fmt: skip
+        """A run's config from what the user chose: ``splatlab compress --codec smol``'s options
+        and the Compress panel's Smol-GS fields both come through here.
+
+        None means the default: ``iterations`` and ``max_side`` per device (engine.device.SMOL),
+        no splat budget; ``max_side`` 0 means full size. The schedule is fitted to the run's
+        length (:meth:`for_iterations`) and the result validated (InputError when out of range).
+        """
+        iterations = int(iterations if iterations is not None else SMOL.iterations(device))
+        max_side = (max_side if max_side is not None else SMOL.max_side(device)) or None
+        cfg = cls(max_side=max_side, device=device, max_splats=max_splats)
+        return cfg.for_iterations(iterations).validate()
+
 
 class SmolTrainer:
     def __init__(self, capture: Capture, cfg: SmolConfig, device: torch.device, init: GaussianScene | None = None):
