@@ -38,11 +38,6 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def register(fmt: Format) -> None:
-    """Add a format (codecs register ``.smol`` this way)."""
-    FORMATS[fmt.name] = fmt
-
-
 def _module(fmt: Format):
     return importlib.import_module(fmt.module)
 

@@ -8,7 +8,7 @@ resets and SH-band steps all still happen.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.errors import InputError
 
@@ -52,11 +52,9 @@ class TrainConfig:
     opacity_reg: float = 0.01
     scale_reg: float = 0.01
     # bookkeeping
-    eval_every: int = 0  # test-view PSNR every this many steps (0: only at the end)
     log_every: int = 20
     checkpoint_every: int = 500
     snapshot_seconds: float = 3.0  # how often a preview scene is yielded (GUI)
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
         if self.iterations < 1 or self.iterations > 10_000_000:
