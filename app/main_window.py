@@ -30,28 +30,13 @@ from app.train_controller import TrainController
 from app.viewport.widget import Viewport
 from engine import io
 from engine.camera import Camera
+from engine.device import IMAGE, cuda_available
 from engine.errors import InputError
 from engine.framing import AXIS_NAMES, axis_label, parse_up
 
 MAX_RECENT = 10
 WINDOW_STATE_VERSION = 1  # bumped when the default dock layout changes (1: Camera moved left)
 SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat *.smol);;All files (*)"
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - only chooses the Train panel's defaults
-        return False
-
-
-def _image_iterations() -> int:
-    """The Image panel's default training steps (engine.device.IMAGE: fewer on the CPU)."""
-    from engine.device import IMAGE
-
-    return IMAGE.cuda_iterations if _cuda_available() else IMAGE.cpu_iterations
 
 
 def _memory_mb() -> float | None:
@@ -87,9 +72,9 @@ class MainWindow(QMainWindow):
         self.display_panel = DisplayPanel()
         self.camera_panel = CameraPanel()
         self.compare_panel = ComparePanel(self.workspace)
-        self.train_panel = TrainPanel(cuda=_cuda_available())
+        self.train_panel = TrainPanel(cuda=cuda_available())
         self.compress_panel = CompressPanel()
-        self.image_panel = ImagePanel(default_iterations=_image_iterations())
+        self.image_panel = ImagePanel(default_iterations=IMAGE.iterations())  # fewer on the CPU
         self.docks = {}
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),

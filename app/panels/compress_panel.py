@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGroupBox, 
 from app.documents import human_bytes
 from app.panels.progress_mixin import JobStatusMixin
 from engine.codec import DEFAULT_LEVEL, ladder
+from engine.device import SMOL
 from engine.rd import BASELINES, LABELS
 
 STATES = ("idle", "preparing", "measuring", "training", "cancelling")  # training: a Smol-GS run
@@ -33,8 +34,8 @@ SHORT = {"ladder": "L", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply
 COLORS = {"ladder": (255, 170, 60), "fp16_ply": (150, 150, 150), "spz": (90, 170, 255),
           "compressed_ply": (120, 220, 120), "sog": (220, 120, 220), "smol": (255, 80, 80)}  # fmt: skip
 SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star", "smol": "p"}
-SMOL_ITERATIONS = 3000  # CPU defaults for a Smol-GS run from the panel (README: Smol-GS)
-SMOL_MAX_SIDE = 200
+SMOL_ITERATIONS = SMOL.cpu_iterations  # the CPU defaults of a Smol-GS run (engine.device.SMOL) start the panel
+SMOL_MAX_SIDE = SMOL.cpu_max_side
 SMOL_MAX_SPLATS = 18000
 HIGHLIGHT = (255, 230, 0)
 PLOT_PSNR_MAX = 80.0
