@@ -27,6 +27,7 @@ from app.panels.image_panel import ImagePanel
 from app.panels.scene_panel import ScenePanel
 from app.panels.train_panel import TrainPanel
 from app.train_controller import TrainController
+from app.viewport.photos import PhotoSet
 from app.viewport.widget import Viewport
 from engine import io
 from engine.camera import Camera
@@ -137,16 +138,30 @@ class MainWindow(QMainWindow):
         compare = view.addMenu("&A/B Compare")
         self.compare_actions = {}
         cgroup = QActionGroup(self)
-        for label, key in (("Off", "off"), ("Split", "split"), ("Side by Side", "side"), ("Flicker", "flicker")):
+        for label, key in (("Off", "off"), ("Split", "split"), ("Side by Side", "side"), ("Flicker", "flicker"),
+                           ("Difference", "difference")):  # fmt: skip
             act = compare.addAction(label)
             act.setCheckable(True)
             act.setData(key)
             cgroup.addAction(act)
             self.compare_actions[key] = act
+        self.compare_actions["difference"].setShortcut(QKeySequence("Ctrl+Shift+D"))
         self.compare_actions["off"].setChecked(True)
         cgroup.triggered.connect(lambda act: self.set_compare_mode(act.data()))
         compare.addAction("Toggle A/B", self.viewport.toggle_flicker)  # X in the viewport
-        compare.addAction("Swap A and B", self.workspace.swap)
+        compare.addAction("Swap A and B", self.swap_ab)
+        compare.addSeparator()
+        self.photo_actions = {}
+        pgroup = QActionGroup(self)
+        pgroup.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        for label, slot in (("Ground-Truth Photo as B", "B"), ("Ground-Truth Photo as A", "A")):
+            act = compare.addAction(label)
+            act.setCheckable(True)
+            act.setData(slot)
+            act.setEnabled(False)  # until a capture is open
+            pgroup.addAction(act)
+            self.photo_actions[slot] = act
+        pgroup.triggered.connect(lambda act: self.set_photo_slot(act.data() if act.isChecked() else None))
         view.addSeparator()
         self.act_show_cameras = view.addAction("Show Capture &Cameras")
         self.act_show_cameras.setCheckable(True)
@@ -201,6 +216,11 @@ class MainWindow(QMainWindow):
         self.compare_panel.mode_changed.connect(self.set_compare_mode)
         self.compare_panel.divider_changed.connect(self.viewport.set_divider)
         self.compare_panel.toggle_requested.connect(self.viewport.toggle_flicker)
+        self.compare_panel.swap_requested.connect(self.swap_ab)
+        self.compare_panel.photo_slot_changed.connect(self.set_photo_slot)
+        self.compare_panel.difference_changed.connect(lambda changes: self.viewport.set_difference(**changes))
+        self.viewport.compare_metrics_changed.connect(self.compare_panel.show_metrics)
+        self.viewport.photo_changed.connect(self.compare_panel.show_photo)
         self.viewport.stats_changed.connect(self._show_stats)
         self.viewport.camera_changed.connect(lambda: self.camera_panel.show_fov(self.viewport.controller.fov_y_deg))
 
@@ -335,6 +355,11 @@ class MainWindow(QMainWindow):
         cameras = [f.camera for f in capture.frames]
         self.camera_panel.set_capture_cameras([(f.name, f.camera, s) for f, s in zip(capture.frames, splits)])
         self.viewport.set_capture_cameras(cameras, splits)
+        photos = PhotoSet.from_capture(capture)
+        self.viewport.set_photos(photos)
+        self.compare_panel.show_photo_source(photos.label or "the capture")
+        for act in self.photo_actions.values():
+            act.setEnabled(True)
         if self.workspace.a is None:
             self.viewport.frame_capture_cameras()
         self.capture_opened.emit(capture)
@@ -432,6 +457,25 @@ class MainWindow(QMainWindow):
         self.viewport.set_compare_mode(mode)
         self.compare_actions[mode].setChecked(True)
         self.compare_panel.show_mode(mode)
+
+    def set_photo_slot(self, slot: str | None) -> None:
+        """Show the open capture's ground-truth photo as side "A" or "B" (None: scenes only);
+        from no comparison, the view splits."""
+        self.viewport.set_photo_slot(slot)
+        for key, act in self.photo_actions.items():
+            act.setChecked(key == slot)
+        self.compare_panel.show_photo_slot(slot)
+        if slot is not None and self.viewport.compare_mode == "off":
+            self.set_compare_mode("split")
+
+    def swap_ab(self) -> None:
+        """Swap what A and B show; a ground-truth photo changes side too (a lone scene stays put,
+        on the other side of the photo)."""
+        slot = self.viewport.photo_slot
+        if slot is None or self.workspace.b is not None:
+            self.workspace.swap()
+        if slot is not None:
+            self.set_photo_slot("A" if slot == "B" else "B")
 
     def _display_changed(self, changes: dict) -> None:
         self.viewport.set_display(**changes)
@@ -548,4 +592,4 @@ class MainWindow(QMainWindow):
             "Left drag: orbit   ·   Middle/right drag or Shift+left: pan   ·   Wheel: zoom\n"
             "W A S D / Q E: fly (Shift: faster)   ·   Fly mode: left drag looks around\n"
             "F: focus on the splat under the cursor   ·   R: reset   ·   X: toggle A/B (flicker)\n"
-            "Split view: drag the divider"))  # fmt: skip
+            "Split view: drag the divider   ·   Ctrl+Shift+D: A/B difference heat map"))  # fmt: skip

@@ -8,7 +8,15 @@
 - Scene preparation (activation, covariance, SH packing) runs in a worker thread; only the
   GL upload happens on the GUI thread.
 - A/B compare: "split" (A left of a draggable divider, B right), "side" (side by side, one
-  synchronized camera), "flicker" (a key toggles which scene is shown).
+  synchronized camera), "flicker" (a key toggles which scene is shown), "difference" (a heat map
+  of |A - B| per pixel through the inferno colormap, with a colour bar; app/viewport/compare_gl.py
+  draws it from both sides rendered into RGBA8 framebuffers, and when the camera stops those same
+  images are read back and measured with engine.metrics: ``compare_metrics_changed``).
+- Ground-truth photo: with a PhotoSet (a capture's photos, ``set_photos``) and ``set_photo_slot``
+  "A" or "B", that side shows the photo of the capture camera the view looks exactly through
+  (Camera panel: look through), stretched onto the view as the camera's intrinsics are; when the
+  view is not exactly a capture camera the side draws nothing and says "no photo for this view".
+  The scene the photo displaces from an otherwise empty pair moves to the other side.
 - Capture cameras: an open capture's cameras are drawn as wireframe frusta over the splats
   (FrustaRenderer); hidden, or with no capture, nothing is drawn and the splat image is unchanged.
 """
@@ -26,14 +34,18 @@ from PySide6.QtWidgets import QLabel
 from app import workers
 from app.documents import Document
 from app.viewport.camera_control import CameraController, nearest_splat_on_ray
+from app.viewport.compare_gl import DEFAULT_FULL_SCALE, REDUCE, CompareCompositor, format_psnr, photo_texels
 from app.viewport.frusta import FrustaRenderer, frustum_depth
 from app.viewport.gl_renderer import DisplaySettings, PreparedSplats, SplatRenderer, prepare_splats
+from app.viewport.photos import PhotoSet
 from app.viewport.sorting import BackgroundSorter, view_changed_enough
 from engine.camera import Camera
 
 SETTLE_MS = 120  # camera still for this long: sort for the exact view and redraw
 FLY_TICK_MS = 16
-COMPARE_MODES = ("off", "split", "side", "flicker")
+COMPARE_MODES = ("off", "split", "side", "flicker", "difference")
+PHOTO = "photo"  # a side of the comparison that shows the ground-truth photo (see _sides)
+COLORBAR_SIZE = (160, 10)  # the difference colour bar, widget pixels
 FLY_KEYS = {
     Qt.Key_W: (1, 0, 0), Qt.Key_S: (-1, 0, 0), Qt.Key_D: (0, 1, 0), Qt.Key_A: (0, -1, 0),
     Qt.Key_E: (0, 0, 1), Qt.Key_Q: (0, 0, -1),
@@ -73,6 +85,10 @@ class Viewport(QOpenGLWidget):
     stats_changed = Signal(dict)  # {"fps", "frame_ms", "sort_ms", "splats"}
     camera_changed = Signal()
     scene_ready = Signal(str)  # slot name, after a scene's data is uploaded
+    # A vs B at this view in "difference" mode once the camera stops: {"mae", "psnr", "width",
+    # "height", "photo"} (engine.metrics of the two sides' images), None while stale or not comparing
+    compare_metrics_changed = Signal(object)
+    photo_changed = Signal(object)  # name of the capture camera the photo side shows, None: no photo for this view
     _sorted = Signal(str, object, int, float)  # slot, order, camera version, seconds (from the sort thread)
 
     def __init__(self, parent=None):
@@ -110,6 +126,30 @@ class Viewport(QOpenGLWidget):
         self._frusta_pending = False
         self.show_capture_cameras = True
         self.highlighted_camera: int | None = None
+        # difference heat map and ground-truth photos (app/viewport/compare_gl.py, photos.py)
+        self.compositor: CompareCompositor | None = None
+        self.difference_scale = DEFAULT_FULL_SCALE
+        self.difference_reduce = "mean"
+        self.photos: PhotoSet | None = None
+        self.photo_slot: str | None = None  # "A" or "B": that side shows the photo
+        self._photo_key = None  # (camera version, photos, slot) the match below was made for
+        self._photo_index: int | None = None  # the photo whose camera the view looks exactly through
+        self._photo_data: tuple[int, np.ndarray] | None = None  # (index, texels) loaded, to upload
+        self._photo_uploaded: int | None = None  # index of the photo on the GPU
+        self._photo_job: tuple[int, object] | None = None
+        self._photo_error = ""
+        self._content_version = 0  # bumped when what the sides show changes other than by the camera
+        self._metrics_key = None
+        self._metrics_job = None
+        self.compare_metrics: dict | None = None
+        self._compare_images: tuple[np.ndarray, np.ndarray] | None = None
+        self._notice = self._make_label()
+        self._notice.setWordWrap(True)
+        self._notice.setAlignment(Qt.AlignCenter)
+        self._scale_caption = self._make_label()
+        self._scale_lo = self._make_label()
+        self._scale_hi = self._make_label()
+        self._colorbar_rect: tuple[int, int, int, int] | None = None  # widget pixels, when shown
 
     # ------------------------------------------------------------------ overlay widgets
     def _make_label(self) -> QLabel:
@@ -119,19 +159,42 @@ class Viewport(QOpenGLWidget):
         lab.hide()
         return lab
 
+    def _side_text(self, side, name: str) -> str:
+        if side is PHOTO:
+            if self._photo_index is None:
+                return f"{name}: photo (none for this view)"
+            return f"{name}: photo {self.photos.names[self._photo_index]}"
+        return f"{name}: {side.document.label}" if side.document is not None else ""
+
+    def _photo_notice(self) -> str:
+        """Why the photo side shows nothing ("" when it shows the photo)."""
+        if self.photos is None:
+            return "No capture open: open one (File > Open Capture Cameras…) to compare with its photos"
+        if self._photo_index is None:
+            return "No photo for this view: look through a capture camera (Camera panel) to compare with its photo"
+        if self._photo_error:
+            return f"Cannot show the photo of {self.photos.names[self._photo_index]}: {self._photo_error}"
+        if not self._photo_ready():
+            return f"Loading the photo of {self.photos.names[self._photo_index]}…"
+        return ""
+
     def _layout_overlays(self) -> None:
         w, h = self.width(), self.height()
         a, b = self._labels["A"], self._labels["B"]
-        comparing = self.compare_mode != "off" and self.slots["B"].document is not None
-        for slot, lab in (("A", a), ("B", b)):
-            doc = self.slots[slot].document
-            lab.setText(f"{slot}: {doc.label}" if doc else "")
+        pair = self._pair()
+        comparing = self.compare_mode != "off" and len(pair) == 2
+        a.setText(self._side_text(pair[0] if comparing else self.slots["A"], "A"))
+        b.setText(self._side_text(pair[1], "B") if comparing else "")
+        for lab in (a, b):
             lab.adjustSize()
-        a.setVisible(self.slots["A"].document is not None and (not comparing or self.compare_mode != "flicker" or not self.flicker_show_b))
-        b.setVisible(comparing and (self.compare_mode != "flicker" or self.flicker_show_b))
+        flicker = self.compare_mode == "flicker"
+        a.setVisible(bool(a.text()) and (not comparing or not flicker or not self.flicker_show_b))
+        b.setVisible(comparing and (not flicker or self.flicker_show_b))
         a.move(8, 8)
-        if self.compare_mode == "flicker":
+        if flicker:
             b.move(8, 8)
+        elif self.compare_mode == "difference" or a.width() + b.width() + 24 > w:  # one image: B under A
+            b.move(8, 8 + a.height() + 4)
         else:
             b.move(max(8, w - b.width() - 8), 8)
         split = comparing and self.compare_mode == "split"
@@ -141,6 +204,44 @@ class Viewport(QOpenGLWidget):
         elif comparing and self.compare_mode == "side":
             self._divider_bar.setGeometry(w // 2 - 1, 0, 2, h)
             self._divider_bar.show()
+        # the photo side, when it has nothing to show: say why, over that side
+        sides = self._sides()
+        notice = self._photo_notice() if PHOTO in sides else ""
+        self._notice.setVisible(bool(notice))
+        if notice:
+            x0, x1 = 0, w
+            if len(sides) == 2 and self.compare_mode in ("split", "side"):
+                cut = int(self.divider * w) if self.compare_mode == "split" else w // 2
+                x0, x1 = (cut, w) if sides[1] is PHOTO else (0, cut)
+            self._notice.setText(notice)
+            self._notice.setFixedWidth(max(60, min(x1 - x0 - 16, 360)))
+            self._notice.adjustSize()
+            self._notice.move(x0 + (x1 - x0 - self._notice.width()) // 2, (h - self._notice.height()) // 2)
+        # the difference colour bar (drawn in GL at _colorbar_rect) with its scale and the numbers
+        bar = len(sides) == 2 and self.compare_mode == "difference" and not notice
+        for lab in (self._scale_caption, self._scale_lo, self._scale_hi):
+            lab.setVisible(bar)
+        self._colorbar_rect = None
+        if bar:
+            reduce = "mean over RGB" if self.difference_reduce == "mean" else "max over RGB"
+            caption = f"|A − B| per pixel ({reduce})"
+            m = self.compare_metrics
+            if m is not None:
+                caption += f"<br>MAE {m['mae']:.4f} · PSNR {format_psnr(m['psnr'])}"
+            self._scale_caption.setText(caption)
+            self._scale_lo.setText("0")
+            self._scale_hi.setText(f"{self.difference_scale:g}")
+            for lab in (self._scale_caption, self._scale_lo, self._scale_hi):
+                lab.adjustSize()
+            bw, bh = COLORBAR_SIZE
+            lo, hi = self._scale_lo, self._scale_hi
+            row_h = max(lo.height(), bh)
+            y = h - 8 - row_h
+            lo.move(8, y + (row_h - lo.height()) // 2)
+            bx = 8 + lo.width() + 6
+            self._colorbar_rect = (bx, y + (row_h - bh) // 2, bw, bh)
+            hi.move(bx + bw + 6, y + (row_h - hi.height()) // 2)
+            self._scale_caption.move(8, y - 4 - self._scale_caption.height())
 
     # ------------------------------------------------------------------ scenes
     def set_document(self, slot_name: str, doc: Document | None, reframe: bool = False) -> None:
@@ -153,6 +254,7 @@ class Viewport(QOpenGLWidget):
             slot.prepare_job.cancel()
         if doc is None:
             slot.prepared, slot.pending_upload, slot.order, slot.pending_order = None, True, None, None
+            self._compare_stale()
             self._layout_overlays()
             self.update()
             return
@@ -181,7 +283,13 @@ class Viewport(QOpenGLWidget):
         self._layout_overlays()
 
     def is_busy(self) -> bool:
-        """True while a scene is being prepared or its first sort has not arrived."""
+        """True while a scene is being prepared or its first sort has not arrived, a photo to show
+        is loading, or the numbers of a difference view are being measured."""
+        if self._photo_job is not None or self._metrics_job is not None:
+            return True
+        data = self._photo_data
+        if self._photo_index is not None and data is not None and self._photo_uploaded != data[0]:
+            return True
         for slot in self.slots.values():
             if slot.prepare_job is not None:
                 return True
@@ -195,13 +303,27 @@ class Viewport(QOpenGLWidget):
         return all(s.prepared is None or s.order_version == v for s in self._visible_slots())
 
     # ------------------------------------------------------------------ sorting
-    def _visible_slots(self) -> list[_Slot]:
+    def _pair(self) -> list:
+        """What A/B compares, left to right: slots or PHOTO (one item when B is empty). The scene
+        a photo displaces from a pair without B moves to B's place."""
         a, b = self.slots["A"], self.slots["B"]
-        if self.compare_mode == "off" or b.document is None:
-            return [a]
+        if self.photo_slot == "B":
+            return [a, PHOTO]
+        if self.photo_slot == "A":
+            return [PHOTO, b if b.document is not None else a]
+        return [a, b] if b.document is not None else [a]
+
+    def _sides(self) -> list:
+        """What the view shows now, left to right (flicker: the one shown)."""
+        pair = self._pair()
+        if self.compare_mode == "off" or len(pair) == 1:
+            return [self.slots["A"]]
         if self.compare_mode == "flicker":
-            return [b if self.flicker_show_b else a]
-        return [a, b]
+            return [pair[1] if self.flicker_show_b else pair[0]]
+        return pair
+
+    def _visible_slots(self) -> list[_Slot]:
+        return [s for s in self._sides() if s is not PHOTO]
 
     def _sort_camera(self) -> Camera:
         return self.controller.camera(max(self.width(), 1), max(self.height(), 1))
@@ -236,6 +358,8 @@ class Viewport(QOpenGLWidget):
     def _camera_moved(self) -> None:
         for slot in self._visible_slots():
             self._request_sort(slot)
+        self._compare_stale()
+        self._track_photo()
         self._settle.start()
         self.camera_changed.emit()
         self.update()
@@ -254,6 +378,8 @@ class Viewport(QOpenGLWidget):
                 slot.pending_order = (slot.order, slot.order_version)
         self.frusta = FrustaRenderer(self.ctx)
         self._frusta_pending = True
+        self.compositor = CompareCompositor(self.ctx)
+        self._photo_uploaded = None  # upload the photo again on this context
 
     def paintGL(self) -> None:
         if self.ctx is None:
@@ -270,30 +396,34 @@ class Viewport(QOpenGLWidget):
                 slot.order_version = -1
                 if slot.prepared is None:
                     slot.order = None
+                self._content_version += 1
                 self.scene_ready.emit(slot.name)
             if slot.pending_order is not None and slot.renderer is not None and slot.prepared is not None:
                 order, version = slot.pending_order
                 slot.pending_order = None
                 slot.renderer.set_order(order)
                 slot.order, slot.order_version = order, version
+        self._upload_photo()
         cam = self.controller.camera(w, h)
-        shown = [s for s in self._visible_slots() if s.prepared is not None and s.order is not None]
+        shown = [s for s in self._sides() if s is PHOTO or (s.prepared is not None and s.order is not None)]
         target.use()
         if not shown:
             r, g, b = self.settings.background
             target.clear(r, g, b, 1.0)
         elif len(shown) == 1:
-            shown[0].renderer.render(cam, target, self.settings)
+            self._draw_side(shown[0], cam, target)
         elif self.compare_mode == "split":
             split_x = int(round(self.divider * w))
-            shown[0].renderer.render(cam, target, self.settings, scissor=(0, 0, split_x, h))
-            shown[1].renderer.render(cam, target, self.settings, scissor=(split_x, 0, w - split_x, h), clear=False)
-        else:  # side by side: each half sees the same camera at half the width
+            self._draw_side(shown[0], cam, target, scissor=(0, 0, split_x, h))
+            self._draw_side(shown[1], cam, target, scissor=(split_x, 0, w - split_x, h), clear=False)
+        elif self.compare_mode == "side":  # each half sees the same camera at half the width
             half = w // 2
             left = self.controller.camera(half, h)
             right = self.controller.camera(w - half, h)
-            shown[0].renderer.render(left, target, self.settings, viewport=(0, 0, half, h))
-            shown[1].renderer.render(right, target, self.settings, viewport=(half, 0, w - half, h), clear=False)
+            self._draw_side(shown[0], left, target, viewport=(0, 0, half, h))
+            self._draw_side(shown[1], right, target, viewport=(half, 0, w - half, h), clear=False)
+        else:
+            self._draw_difference(shown, cam, target)
         self._draw_frusta(target, cam, w, h, side=len(shown) == 2 and self.compare_mode == "side")
         self._frame_ms = (time.perf_counter() - t0) * 1000.0
         now = time.perf_counter()
@@ -302,8 +432,141 @@ class Viewport(QOpenGLWidget):
             "frame_ms": self._frame_ms,
             "fps": 1000.0 / max(self._frame_ms, 1e-3),
             "sort_ms": self._sort_ms,
-            "splats": sum(s.prepared.count for s in shown),
+            "splats": sum(s.prepared.count for s in shown if s is not PHOTO),
         })  # fmt: skip
+
+    def _draw_side(self, side, cam: Camera, target, scissor=None, clear: bool = True, viewport=None) -> None:
+        """One side of the comparison (a scene, or the photo) as SplatRenderer.render draws it."""
+        if side is not PHOTO:
+            side.renderer.render(cam, target, self.settings, scissor=scissor, clear=clear, viewport=viewport)
+            return
+        rect = viewport if viewport is not None else (0, 0, cam.width, cam.height)
+        self.compositor.draw_photo(target, rect, self.settings.background, scissor=scissor, clear=clear,
+                                   blank=not self._photo_ready())  # fmt: skip
+
+    def _draw_difference(self, shown: list, cam: Camera, target) -> None:
+        """|A - B| through the colormap, and its colour bar; when the view is exact and still,
+        the two images are read back and measured (compare_metrics_changed)."""
+        w, h = cam.width, cam.height
+        comp = self.compositor
+        if PHOTO in shown and not self._photo_ready():  # nothing to compare with: the notice says why
+            target.clear(*self.settings.background, 1.0)
+            return
+        for i, side in enumerate(shown):
+            self._draw_side(side, cam, comp.side_framebuffer(i, w, h))
+        comp.draw_difference(target, self.difference_scale, self.difference_reduce)
+        if self._colorbar_rect is not None:
+            dpr = self.devicePixelRatioF()
+            x, y, bw, bh = self._colorbar_rect
+            comp.draw_colorbar(target, (round(x * dpr), h - round((y + bh) * dpr), round(bw * dpr), round(bh * dpr)))
+        key = (self.controller.version, w, h, self._content_version, self._photo_index if PHOTO in shown else None,
+               tuple(id(s) for s in shown))  # fmt: skip
+        if key != self._metrics_key and self.view_is_exact() and not self.is_busy():
+            self._metrics_key = key
+            self._measure(comp.read_side(0), comp.read_side(1), key)
+
+    def _measure(self, a: np.ndarray, b: np.ndarray, key) -> None:
+        """engine.metrics of the two sides' images, in a worker; the result lands in
+        ``compare_metrics`` (and the overlay) if nothing changed meanwhile."""
+        from engine import metrics
+
+        self._compare_images = (a, b)
+        photo = self.photos.names[self._photo_index] if key[4] is not None else None
+        job = workers.start(lambda token: {"mae": metrics.mae(a, b), "psnr": metrics.psnr(a, b)}, self)
+        self._metrics_job = job
+
+        def done(result, job=job):
+            if self._metrics_job is not job:
+                return
+            self._metrics_job = None
+            if key != self._metrics_key:
+                return
+            self.compare_metrics = dict(result, width=a.shape[1], height=a.shape[0], photo=photo)
+            self._layout_overlays()
+            self.compare_metrics_changed.emit(self.compare_metrics)
+            self.update()  # the colour bar moves with its caption
+
+        def failed(message, bad, job=job):
+            if self._metrics_job is job:
+                self._metrics_job = None
+            print(f"viewport: could not measure A against B: {message}")
+
+        job.finished.connect(done)
+        job.failed.connect(failed)
+
+    def _compare_stale(self) -> None:
+        """What the sides show changed: the numbers of the last difference view no longer hold."""
+        self._metrics_key = None
+        self._compare_images = None
+        if self._metrics_job is not None:
+            self._metrics_job = None  # its result will be dropped
+        if self.compare_metrics is not None:
+            self.compare_metrics = None
+            self._layout_overlays()
+            self.compare_metrics_changed.emit(None)
+
+    # ------------------------------------------------------------------ ground-truth photos
+    def _photo_ready(self) -> bool:
+        return self._photo_index is not None and self._photo_uploaded == self._photo_index and not self._photo_error
+
+    def _track_photo(self) -> None:
+        """Which photo's camera the view looks exactly through (when a side shows photos); start
+        loading it when it is not the one at hand."""
+        key = (self.controller.version, id(self.photos), self.photo_slot)
+        if key == self._photo_key:
+            return
+        self._photo_key = key
+        index = None
+        if self.photos is not None and self.photo_slot is not None:
+            index = self.photos.index_of_view(self.controller.c2w, self.controller.camera)
+        if index != self._photo_index:
+            self._photo_index = index
+            self._photo_error = ""
+            self._content_version += 1
+            self._compare_stale()
+            self._layout_overlays()
+            self.photo_changed.emit(None if index is None else self.photos.names[index])
+            self.update()
+        if index is None or (self._photo_data is not None and self._photo_data[0] == index):
+            return
+        if self._photo_job is not None and self._photo_job[0] == index:
+            return
+        photos = self.photos
+        job = workers.start(lambda token: photo_texels(*photos.load(index)), self)
+        self._photo_job = (index, job)
+
+        def loaded(texels, job=job):
+            if self._photo_job is None or self._photo_job[1] is not job:
+                return  # superseded by another camera's photo
+            self._photo_job = None
+            if photos is self.photos:
+                self._photo_data = (index, texels)
+                self._photo_uploaded = None
+                self._layout_overlays()
+                self.update()
+
+        def failed(message, bad, job=job):
+            if self._photo_job is not None and self._photo_job[1] is job:
+                self._photo_job = None
+                self._photo_error = message
+                self._layout_overlays()
+                self.update()
+
+        job.finished.connect(loaded)
+        job.failed.connect(failed)
+
+    def _upload_photo(self) -> None:
+        """GL thread: put the loaded photo on the GPU when it is not there yet."""
+        if self.compositor is None or self._photo_data is None or self._photo_uploaded == self._photo_data[0]:
+            return
+        index, texels = self._photo_data
+        try:
+            self.compositor.set_photo(texels, self.photos.background if self.photos is not None else (1.0, 1.0, 1.0))
+        except ValueError as e:  # larger than the GL texture limit
+            self._photo_error = str(e)
+        self._photo_uploaded = index
+        self._content_version += 1
+        self._layout_overlays()
 
     def _draw_frusta(self, target, cam: Camera, w: int, h: int, side: bool) -> None:
         """The capture cameras over the image (after the splats); nothing when hidden or none."""
@@ -323,6 +586,7 @@ class Viewport(QOpenGLWidget):
             self.frusta.render(cam, target)
 
     def resizeGL(self, w: int, h: int) -> None:
+        self._compare_stale()
         self._layout_overlays()
         for slot in self._visible_slots():
             self._request_sort(slot)
@@ -343,6 +607,9 @@ class Viewport(QOpenGLWidget):
             if self.frusta is not None:
                 self.frusta.release()
                 self.frusta = None
+            if self.compositor is not None:
+                self.compositor.release()
+                self.compositor = None
             self.doneCurrent()
             self.ctx = None  # a paint after this (e.g. a grab of the closed window) draws nothing
 
@@ -367,7 +634,61 @@ class Viewport(QOpenGLWidget):
     def set_display(self, **changes) -> None:
         for k, v in changes.items():
             setattr(self.settings, k, v)
+        self._content_version += 1
+        self._compare_stale()
         self.update()
+
+    def set_difference(self, full_scale: float | None = None, reduce: str | None = None) -> None:
+        """The difference heat map's scale: the |A - B| drawn at the top of the colormap (default
+        0.25), and how the three channels' errors become one ("mean" or "max")."""
+        if full_scale is not None:
+            if not full_scale > 0:
+                raise ValueError(f"the full-scale value must be positive, not {full_scale!r}")
+            self.difference_scale = float(full_scale)
+        if reduce is not None:
+            if reduce not in REDUCE:
+                raise ValueError(f"unknown reduction {reduce!r} (choose from {', '.join(REDUCE)})")
+            self.difference_reduce = reduce
+        self._layout_overlays()
+        self.update()
+
+    def set_photos(self, photos: PhotoSet | None) -> None:
+        """The ground-truth photos a side can show (``PhotoSet.from_capture(capture)``); None: none."""
+        self.photos = photos
+        self._photo_data = None
+        self._photo_uploaded = None
+        self._photo_index = None
+        if self._photo_job is not None:
+            self._photo_job = None  # its result will be dropped
+        self._photo_key = None
+        self._content_version += 1
+        self._compare_stale()
+        self._track_photo()
+        self._layout_overlays()
+        self.update()
+
+    def set_photo_slot(self, slot: str | None) -> None:
+        """Show the ground-truth photo as side "A" or "B" (None: scenes only). The photo is the
+        one whose camera the view looks exactly through; in any other view that side shows
+        nothing and says so. Compare with the photo through any compare mode (not "off")."""
+        if slot not in (None, "A", "B"):
+            raise ValueError(f"the photo goes to side 'A' or 'B' (or None), not {slot!r}")
+        self.photo_slot = slot
+        self._photo_key = None
+        self._content_version += 1
+        self._layout_overlays()
+        self._camera_moved()  # sorts for a scene that becomes visible; tracks the photo
+
+    def photo_for_view(self) -> int | None:
+        """Index (in ``photos``) of the photo whose camera the view looks exactly through, while a
+        side shows photos; else None."""
+        self._track_photo()
+        return self._photo_index
+
+    def compare_images(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The two [H, W, 3] uint8 images (A, B; top row first) the last measured difference view
+        compared, or None (not measured yet for this view)."""
+        return self._compare_images
 
     def set_camera(self, cam: Camera) -> None:
         self.controller.set_camera(cam)
@@ -434,11 +755,7 @@ class Viewport(QOpenGLWidget):
 
     # ------------------------------------------------------------------ input
     def _divider_hit(self, x: int) -> bool:
-        return (
-            self.compare_mode == "split"
-            and self.slots["B"].document is not None
-            and abs(x - self.divider * self.width()) <= 6
-        )
+        return self.compare_mode == "split" and len(self._pair()) == 2 and abs(x - self.divider * self.width()) <= 6
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         self.setFocus()
