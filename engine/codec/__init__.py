@@ -2,7 +2,7 @@
 
 Each codec module has ``CODEC_ID``, ``encode(scene, level, **options) -> bytes`` (a whole .smol
 file) and ``decode(container, path) -> GaussianScene``. ``engine.io`` opens ``.smol`` files
-through :func:`decode_bytes`, so a .smol scene opens wherever a scene opens.
+through ``engine.codec.file`` (:func:`decode_bytes`), so a .smol scene opens wherever a scene opens.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from engine.scene import GaussianScene
 @dataclass(frozen=True)
 class Format:
     name: str  # "ply", "compressed.ply", "splat", "spz", "smol"
-    module: str  # engine.io.<module> with read(path) and write(scene, path, **opts)
+    module: str  # the module with read(path) and write(scene, path, **opts), imported on first use
     description: str
     keeps_sh: bool  # False where the format drops view-dependent colour (SH bands > 0)
 
@@ -33,7 +33,10 @@ FORMATS: dict[str, Format] = {
         Format("compressed.ply", "engine.io.compressed_ply", "PlayCanvas compressed PLY", True),
         Format("splat", "engine.io.splat", "antimatter15 .splat (32 B per splat, no SH)", False),
         Format("spz", "engine.io.spz", "Niantic SPZ (v4 zstd by default, v3 gzip)", True),
-        Format("smol", "engine.io.smol", "SplatLab compressed (.smol: codec ladder levels 1-8, ...)", True),
+        # .smol decodes with the codecs, which sit above engine.io (they train from captures and
+        # write through engine.io.atomic): its module is theirs, and engine.io imports nothing
+        # from engine.codec.
+        Format("smol", "engine.codec.file", "SplatLab compressed (.smol: codec ladder levels 1-8, ...)", True),
     )
 }
 
