@@ -42,6 +42,7 @@ from engine import io
 from engine.codec import decode_bytes, ladder
 from engine.codec.importance import importance as importance_scores
 from engine.evaluate import eval_against_capture, eval_against_reference, reference_renders
+from engine.io.ply import uncompressed_size
 from engine.jobs import CancelToken, Job, Progress, drain
 from engine.scene import GaussianScene
 
@@ -55,16 +56,6 @@ LABELS = {
     "sog": "SOG (splat-transform)",
     "smol": "Smol-GS (trained, exact MLP render)",
 }
-
-
-def ply_bytes(scene: GaussianScene) -> int:
-    """The ratio's denominator: the scene as an uncompressed float32 INRIA PLY without normals
-    (56 B per splat at SH degree 0, 236 B at degree 3; INRIA's own files add 12 B of zero normals).
-    Normals the scene carries as extras are left out too (the PLY writer would keep them)."""
-    from engine.io import ply
-
-    extras = {k: v for k, v in scene.extras.items() if k not in ("nx", "ny", "nz")}
-    return ply.exact_size(scene.replace(extras=extras), normals=False)
 
 
 def find_splat_transform() -> str | None:
@@ -96,7 +87,7 @@ def _fp16(scene: GaussianScene):
     h = lambda x: x.half().float()  # noqa: E731
     out = scene.replace(means=h(scene.means), quats=h(scene.quats), log_scales=h(scene.log_scales),
                         opacity_logits=h(scene.opacity_logits), sh=h(scene.sh), meta={})  # fmt: skip
-    size = (ply_bytes(scene) - 400) // 2 + 400
+    size = (uncompressed_size(scene) - 400) // 2 + 400
     return size, out, time.perf_counter() - t, 0.0
 
 
@@ -147,7 +138,7 @@ def rd_sweep(
     measured and yielded again with ``preview`` = {"codec", "point"} (point now has psnr, ssim).
     A viewer can thus scrub the levels long before the measurements are done."""
     scene = scene.detach().to("cpu")
-    denom = ply_bytes(scene)
+    denom = uncompressed_size(scene)
     runners: list[tuple[str, int | None, Callable]] = []
     imp_cache: dict = {}
 

@@ -433,6 +433,15 @@ def exact_size(scene: GaussianScene, *, normals: bool = True, ascii: bool = Fals
     return len(header) + scene.count * np.dtype([(name, "<" + t) for name, t in props]).itemsize
 
 
+def uncompressed_size(scene: GaussianScene) -> int:
+    """What every compression ratio divides (engine.rd, a Smol-GS run's summary): the scene as an
+    uncompressed float32 INRIA PLY without normals (56 B per splat at SH degree 0, 236 B at
+    degree 3; INRIA's own files add 12 B of zero normals). Normals the scene carries as extras
+    are left out too (the PLY writer would keep them)."""
+    extras = {k: v for k, v in scene.extras.items() if k not in ("nx", "ny", "nz")}
+    return exact_size(scene.replace(extras=extras), normals=False)
+
+
 def write(scene: GaussianScene, path: str, *, normals: bool = True, ascii: bool = False) -> None:
     """Write an INRIA PLY atomically (float32, little endian unless ``ascii``)."""
     path = os.fspath(path)

@@ -11,6 +11,7 @@ from engine.codec.smol.train import SmolConfig, train_smol_job
 from engine.evaluate import eval_against_capture, eval_against_reference
 from engine.io.atomic import atomic_write_bytes
 from engine.io.captures import Capture, load_capture
+from engine.io.ply import uncompressed_size
 from engine.jobs import CancelToken, Job, Progress
 from engine.scene import GaussianScene
 
@@ -69,14 +70,12 @@ def rd_point(summary: dict, source: GaussianScene) -> dict:
     """The run as a point of an orbit-mode RD sweep (engine.rd schema) of ``source``, the scene
     the sweep compresses: size against that scene's PLY, fidelity against its orbit renders
     (needs ``compress_smol_job(..., orbit_reference=source)``), plus the test-view figures."""
-    from engine.rd import ply_bytes
-
     nbytes = summary["bytes"]
     return {
         "level": None,
         "bytes": nbytes,
         "bits_per_gaussian": nbytes * 8 / max(source.count, 1),
-        "ratio": ply_bytes(source) / max(nbytes, 1),
+        "ratio": uncompressed_size(source) / max(nbytes, 1),
         "psnr": summary.get("orbit_psnr"),
         "ssim": summary.get("orbit_ssim"),
         "encode_s": summary["encode_s"],
