@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         self.scene_panel.close_requested.connect(self.close_document)
         self.display_panel.changed.connect(self._display_changed)
         cp = self.camera_panel
-        cp.fov_changed.connect(lambda deg: (self.viewport.controller.set_fov(deg), self.viewport._camera_moved()))
+        cp.fov_changed.connect(self.viewport.set_fov)
         cp.reset_requested.connect(self.viewport.reset_camera)
         cp.focus_requested.connect(self.viewport.focus)
         cp.fly_toggled.connect(self.act_fly.setChecked)
@@ -251,8 +251,8 @@ class MainWindow(QMainWindow):
             self.workspace.add(doc, make_current=not as_b)
             if as_b:
                 self.workspace.set_b(doc)
-            elif first or not self._same_place(doc):
-                self.viewport.frame_document(doc)
+            else:
+                self.frame_new_document(doc, first)
             self._add_recent(path)
             self.qsettings.setValue("lastDir", os.path.dirname(path))
             self._sync_up_menu()
@@ -267,6 +267,13 @@ class MainWindow(QMainWindow):
         job.finished.connect(loaded)
         job.failed.connect(failed)
         job.done.connect(lambda: self._loading.remove(job) if job in self._loading else None)
+
+    def frame_new_document(self, doc: Document, first: bool = False) -> None:
+        """Show ``doc``, just added as A, from its home view; unless it is not the ``first`` scene
+        and occupies the same space as the one before it (e.g. a compressed version of it): then
+        the camera stays where it is."""
+        if first or not self._same_place(doc):
+            self.viewport.frame_document(doc)
 
     def _same_place(self, doc: Document) -> bool:
         """Keep the camera when the new scene occupies the same space as the current one
@@ -493,7 +500,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save camera", "camera.json", "Camera JSON (*.json)")
         if path:
             try:
-                self.viewport.controller.camera(self.viewport.width(), self.viewport.height()).save(path)
+                self.viewport.current_camera().save(path)
             except OSError as e:
                 self.report_error("Cannot save camera", f"{path}: {e.strerror or e}")
 
@@ -509,7 +516,7 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot load camera", str(e))
 
     def copy_camera(self) -> None:
-        cam = self.viewport.controller.camera(self.viewport.width(), self.viewport.height())
+        cam = self.viewport.current_camera()
         QGuiApplication.clipboard().setText(json.dumps(cam.to_dict(), indent=2))
         self.statusBar().showMessage("Camera copied to the clipboard as JSON", 3000)
 

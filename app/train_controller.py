@@ -237,8 +237,7 @@ class TrainController(QObject, workers.PanelJob):
             self.document = Document(f"training: {name}", scene, cameras=cameras)
             first = ws.a is None
             ws.add(self.document, make_current=True)  # A
-            if first or not self.window._same_place(self.document):
-                self.window.viewport.frame_document(self.document)
+            self.window.frame_new_document(self.document, first)
         else:
             ws.replace_scene(self.document, scene)
         self.preview_shown.emit(self.document)

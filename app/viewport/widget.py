@@ -325,13 +325,14 @@ class Viewport(QOpenGLWidget):
     def _visible_slots(self) -> list[_Slot]:
         return [s for s in self._sides() if s is not PHOTO]
 
-    def _sort_camera(self) -> Camera:
+    def current_camera(self) -> Camera:
+        """The camera the view shows now, at the widget's size."""
         return self.controller.camera(max(self.width(), 1), max(self.height(), 1))
 
     def _request_sort(self, slot: _Slot, force: bool = False) -> None:
         if slot.prepared is None:
             return
-        cam = self._sort_camera()
+        cam = self.current_camera()
         if not force and slot.sorted_camera is not None and not view_changed_enough(
             slot.sorted_camera, cam, scene_scale=slot.prepared.scene_scale
         ):
@@ -694,6 +695,16 @@ class Viewport(QOpenGLWidget):
         self.controller.set_camera(cam)
         self._camera_moved()
 
+    def set_fov(self, degrees: float) -> None:
+        """The vertical field of view, in degrees."""
+        self.controller.set_fov(degrees)
+        self._camera_moved()
+
+    def frame_box(self, lo, hi) -> None:
+        """Look at the axis-aligned box ``lo``..``hi`` (world units) so that it fills the view."""
+        self.controller.frame_box(lo, hi)
+        self._camera_moved()
+
     def set_capture_cameras(self, cameras: list[Camera], splits: list[str] | None = None) -> None:
         """Draw these cameras as frusta (``splits[i]`` = "test" for held-out views); [] clears.
         The frustum depth is proportional to the spread of the cameras."""
@@ -718,8 +729,7 @@ class Viewport(QOpenGLWidget):
         if not self.capture_cameras:
             return
         centers = np.stack([c.center for c in self.capture_cameras])
-        self.controller.frame_box(centers.min(0), centers.max(0))
-        self._camera_moved()
+        self.frame_box(centers.min(0), centers.max(0))
 
     def reset_camera(self) -> None:
         doc = self.slots["A"].document

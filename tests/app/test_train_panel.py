@@ -241,8 +241,7 @@ def test_capture_cameras_are_drawn_as_frusta(qtbot, window, donut_path):
     open_and_wait(qtbot, window, donut_path)
     vp = window.viewport
     centers = np.stack([f.camera.center for f in load_capture(str(capture_dir)).frames])
-    vp.controller.frame_box(centers.min(0), centers.max(0))  # a view that sees the capture's cameras
-    vp._camera_moved()
+    vp.frame_box(centers.min(0), centers.max(0))  # a view that sees the capture's cameras
     wait_until_drawn(qtbot, window)
     base = _image(vp.grab_image())
 
@@ -267,8 +266,7 @@ def test_capture_cameras_are_drawn_as_frusta(qtbot, window, donut_path):
     window.camera_panel.capture_camera_chosen.emit(item.data(Qt.UserRole))  # look through camera 3
     assert vp.highlighted_camera == 3
     assert np.allclose(vp.controller.c2w, vp.capture_cameras[3].camera_to_world)
-    vp.controller.frame_box(centers.min(0), centers.max(0))
-    vp._camera_moved()
+    vp.frame_box(centers.min(0), centers.max(0))
     wait_until_drawn(qtbot, window)
     img = _image(vp.grab_image())
     assert _count(img, HIGHLIGHT_COLOR) > 10 and _count(on, HIGHLIGHT_COLOR) == 0
