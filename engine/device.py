@@ -67,3 +67,5 @@ TRAIN = JobDefaults(cpu_iterations=3000, cuda_iterations=30_000, cpu_max_side=20
 SMOL = JobDefaults(cpu_iterations=3000, cuda_iterations=35_000, cpu_max_side=200, cuda_max_side=None)
 # SmartSplat (§4.5): steps per image tile.
 IMAGE = JobDefaults(cpu_iterations=500, cuda_iterations=10_000)
+# Distilled-3DGS (§3): every teacher and the student run this many steps.
+DISTILL = JobDefaults(cpu_iterations=1500, cuda_iterations=30_000, cpu_max_side=200, cuda_max_side=None)

@@ -227,3 +227,33 @@ class CompositeTiles(torch.autograd.Function):
 def composite(means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float = ALPHA_MAX):
     """Rendered features [H, W, D] and alpha [H, W] (no background)."""
     return CompositeTiles.apply(means2d, conics, colors, opacities, bins, width, height, alpha_max)
+
+
+@torch.no_grad()
+def blend_statistics(means2d, conics, opacities, bins: TileBins, width: int, height: int,
+                     alpha_max: float = ALPHA_MAX) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Per Gaussian [M], with the forward pass's exact fragments: the blending weight it gives
+    (sum over pixels of alpha T, float64), the pixels it reaches (alpha T > 0) and the pixels
+    where its weight is the largest of all Gaussians there (Mini-Splatting's accum_weights,
+    area_proj and area_max; ALGORITHMS.md §3.4). A tile's pixels all lie in one batch, so the
+    per-pixel maximum is complete within a batch."""
+    m = means2d.shape[0]
+    device = means2d.device
+    weight = torch.zeros(m, dtype=torch.float64, device=device)
+    area = torch.zeros(m, dtype=torch.long, device=device)
+    area_max = torch.zeros(m, dtype=torch.long, device=device)
+    rects = _pair_rects(bins, means2d, bins.radii, width, height)
+    rows = (rects[3] - rects[2] + 1).clamp_min(0)
+    for t0, t1 in _plan_batches(bins, rows):
+        p0, p1 = int(bins.offsets[t0]), int(bins.offsets[t1])
+        f = _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max)
+        if f is None:
+            continue
+        w = f.alpha * f.t_excl  # [F]
+        hit = w > 0
+        weight.index_add_(0, f.gid, w.double())
+        area.index_add_(0, f.gid[hit], torch.ones_like(f.gid[hit]))
+        best = torch.zeros(height * width, dtype=w.dtype, device=device).scatter_reduce_(0, f.pix, w, "amax")
+        top = hit & (w == torch.index_select(best, 0, f.pix))
+        area_max.index_add_(0, f.gid[top], torch.ones_like(f.gid[top]))
+    return weight, area, area_max

@@ -1,0 +1,91 @@
+"""The Distilled-3DGS student (arXiv 2508.14037 §3.3-3.6; the released code's schedule,
+ALGORITHMS.md §3.3), a Trainer subclass using its hooks.
+
+It trains from the capture like a teacher (INRIA densification until 15k, but no opacity reset),
+and on top of the photometric loss against the photo:
+
+- every step, distill_weight * [0.8 L1(student, target) + 0.2 (1 - SSIM(student, teacher mean))],
+  the teacher mean being the cached pixel mean of the teachers' renders of this view, and the
+  L1 target the photo (the released code) or the teacher mean (the paper's text);
+- at 15k (when growth stops) it keeps ``keep_count`` Gaussians, drawn with probability
+  proportional to their importance (§3.4) over the training views — the requested share of the
+  standard teacher's count. Survivors keep their trained parameters (the code re-initialises
+  them; on short CPU runs there is no time to re-learn them);
+- at 20k the CDF prune drops the least important 1 % of the importance mass;
+- from 21k to 29k, structure_weight * the structural loss (§3.5) against the standard teacher's
+  means.
+
+With distill_weight = structure_weight = 0 it is "pruning alone", the ablation baseline.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from engine.distill.config import DistillConfig
+from engine.distill.importance import cdf_prune_mask, importance_score, sample_survivors
+from engine.distill.structure import structural_loss
+from engine.distill.teacher_mean import TeacherMeans
+from engine.metrics import ssim_differentiable
+from engine.train.trainer import Trainer
+
+
+class Student(Trainer):
+    def __init__(self, capture, config, device, init=None, *, distill: DistillConfig, keep_count: int,
+                 teacher_means: TeacherMeans | None = None, structure_target: Tensor | None = None):  # fmt: skip
+        super().__init__(capture, config, device, init)
+        self.distill = distill
+        self.keep_count = int(keep_count)
+        self.teacher_means = teacher_means
+        self.structure_target = None if structure_target is None else structure_target.to(device).float()
+        self.prune_generator = torch.Generator().manual_seed(distill.seed + 1)
+
+    def extra_loss(self, view: int, image: Tensor, step: int) -> Tensor | None:
+        d = self.distill
+        loss = None
+        if d.distill_weight > 0 and self.teacher_means is not None:
+            teacher = self.teacher_means.image(view, image.device)
+            target = self.images[view] if d.l1_target == "gt" else teacher
+            term = 0.8 * (image - target).abs().mean() + 0.2 * (1 - ssim_differentiable(image, teacher))
+            loss = d.distill_weight * term
+        start, end = d.structure_steps
+        if d.structure_weight > 0 and self.structure_target is not None and start <= step < end:
+            s = d.structure_weight * structural_loss(self.params["means"], self.structure_target)
+            loss = s if loss is None else loss + s
+        return loss
+
+    @torch.no_grad()
+    def after_step(self, step: int) -> None:
+        d = self.distill
+        if step + 1 == d.prune_step:
+            score = self.importance()
+            self._remove(~sample_survivors(score, self.keep_count, self.prune_generator))
+        elif step + 1 == d.cdf_prune_step:
+            keep = cdf_prune_mask(self.importance(), d.cdf_drop_mass)
+            if keep.any():
+                self._remove(~keep)
+
+    def importance(self) -> Tensor:
+        """[N] §3.4 importance over the training views."""
+        p = self.params
+        cams = [self.capture.frames[i].camera for i in self.train_ids]
+        return importance_score(p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]),
+                                cams, self.distill.importance)  # fmt: skip
+
+    def _remove(self, mask: Tensor) -> None:
+        from gsplat.strategy.ops import remove
+
+        if mask.any():
+            remove(params=self.params, optimizers=self.optimizers, state=self.strategy_state, mask=mask)
+
+
+def student_factory(distill: DistillConfig, keep_count: int, teacher_means: TeacherMeans | None,
+                    structure_target: Tensor | None):  # fmt: skip
+    """make_trainer for engine.train.train_job."""
+
+    def make(capture, config, device, init=None):
+        return Student(capture, config, device, init, distill=distill, keep_count=keep_count,
+                       teacher_means=teacher_means, structure_target=structure_target)  # fmt: skip
+
+    return make
