@@ -87,6 +87,31 @@ class Camera:
             dict(self.extra),
         )
 
+    def image_rect(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """Where this camera's image lies in a ``width`` x ``height`` image of the same view
+        (:meth:`fitted`): (x, y, w, h) in pixels, origin top-left; centred, and as large as fits."""
+        s = min(width / self.width, height / self.height)
+        w, h = self.width * s, self.height * s
+        return (0.5 * (width - w), 0.5 * (height - h), w, h)
+
+    def fitted(self, width: int, height: int) -> "Camera":
+        """The same view in a ``width`` x ``height`` image of any aspect without distortion: the
+        image is scaled uniformly to fit and centred (:meth:`image_rect`), the margins show more
+        of the world. Equals :meth:`scaled` when the aspect is the same."""
+        x, y, w, _ = self.image_rect(width, height)
+        s = w / self.width
+        return Camera(
+            self.camera_to_world.copy(),
+            self.fx * s,
+            self.fy * s,
+            self.cx * s + x,
+            self.cy * s + y,
+            width,
+            height,
+            self.name,
+            dict(self.extra),
+        )
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def look_at(

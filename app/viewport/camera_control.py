@@ -44,14 +44,24 @@ class CameraController:
         self.version += 1
 
     def camera(self, width: int | None = None, height: int | None = None) -> Camera:
-        """The current view as an engine Camera at ``width`` x ``height`` (default: the view's)."""
+        """The current view as an engine Camera at ``width`` x ``height`` (default: the view's).
+        An exact camera (set_camera) of another aspect is fitted, not stretched: its image is the
+        centred rectangle ``Camera.image_rect`` of the view, undistorted, with more of the world
+        around it (Camera.fitted)."""
         w, h = width or self.width, height or self.height
         if self._exact_intrinsics is not None:
-            fx, fy, cx, cy, ew, eh = self._exact_intrinsics
-            cam = Camera(self.c2w.copy(), fx, fy, cx, cy, ew, eh)
-            return cam if (ew, eh) == (w, h) else cam.scaled(w, h)
+            cam = self.exact_camera()
+            return cam if (cam.width, cam.height) == (w, h) else cam.fitted(w, h)
         fy = 0.5 * h / math.tan(math.radians(self.fov_y_deg) / 2)
         return Camera(self.c2w.copy(), fy, fy, w / 2.0, h / 2.0, w, h)
+
+    def exact_camera(self) -> Camera | None:
+        """The exact camera being looked through (set_camera: its own intrinsics and image size,
+        the current pose), or None when the view is the interactive pinhole."""
+        if self._exact_intrinsics is None:
+            return None
+        fx, fy, cx, cy, ew, eh = self._exact_intrinsics
+        return Camera(self.c2w.copy(), fx, fy, cx, cy, ew, eh)
 
     def set_camera(self, cam: Camera, keep_size: bool = True) -> None:
         """Look exactly through ``cam`` (intrinsics included) until the user changes the FOV."""

@@ -2,8 +2,9 @@
 difference heat map of the two sides with its colour bar. No Qt here (like gl_renderer): any
 moderngl context, the viewport's or a standalone EGL one.
 
-- ``draw_photo``: the photo stretched onto the rectangle where its camera's image lies, per axis,
-  as ``engine.camera.Camera.scaled`` maps intrinsics (resources/shaders/photo_frag.glsl).
+- ``draw_photo``: the photo stretched onto the rectangle where its camera's image lies in the view
+  (``engine.camera.Camera.image_rect``, as ``Camera.fitted`` maps the intrinsics there), the
+  background around it (resources/shaders/photo_frag.glsl).
 - Difference: each side is first drawn into its own RGBA8 framebuffer at the target's size
   (``side_framebuffer``; the same 8-bit image split or flicker would show), then
   ``draw_difference`` maps |A - B| through the inferno colormap (difference_frag.glsl), and
@@ -80,18 +81,21 @@ class CompareCompositor:
     def draw_photo(
         self,
         target: moderngl.Framebuffer,
-        rect: tuple[int, int, int, int],
+        area: tuple[int, int, int, int],
         background=(0.0, 0.0, 0.0),
         scissor: tuple[int, int, int, int] | None = None,
         clear: bool = True,
         blank: bool = False,
+        rect: tuple[float, float, float, float] | None = None,
     ) -> None:
-        """Draw the photo onto ``rect`` = (x, y, w, h) of ``target`` (GL pixels, origin bottom-left),
-        limited to ``scissor``; with no photo (or ``blank``), the rectangle gets the background.
-        ``clear`` first fills the whole target with the background (as SplatRenderer.render).
-        The target is left bound."""
+        """Draw the side ``area`` = (x, y, w, h) of ``target`` (GL pixels, origin bottom-left): the
+        photo stretched onto ``rect`` (fractional pixels of the target; default the whole area),
+        the background elsewhere; limited to ``scissor``. With no photo (or ``blank``) the area
+        gets the background. ``clear`` first fills the whole target with the background (as
+        SplatRenderer.render). The target is left bound."""
         bg = tuple(float(c) for c in background)
-        x, y, w, h = (int(v) for v in rect)
+        x, y, w, h = (int(v) for v in area)
+        rect = (x, y, w, h) if rect is None else tuple(float(v) for v in rect)
         target.scissor = None
         target.viewport = (x, y, w, h)
         target.use()
@@ -104,7 +108,7 @@ class CompareCompositor:
         else:
             self.ctx.enable_only(moderngl.NOTHING)
             self._photo.use(0)
-            self._set("photo", u_photo=0, u_rect=(x, y, w, h), u_background=bg,
+            self._set("photo", u_photo=0, u_rect=rect, u_background=bg,
                       u_photo_background=self._photo_background)  # fmt: skip
             self._vaos["photo"].render(moderngl.TRIANGLES, vertices=3)
         target.scissor = None
@@ -122,9 +126,11 @@ class CompareCompositor:
         return side[1]
 
     def draw_difference(self, target: moderngl.Framebuffer, full_scale: float = DEFAULT_FULL_SCALE,
-                        reduce: str = "mean", viewport: tuple[int, int, int, int] | None = None) -> None:
+                        reduce: str = "mean", viewport: tuple[int, int, int, int] | None = None,
+                        compared: tuple[int, int, int, int] | None = None) -> None:  # fmt: skip
         """The heat map of the two side framebuffers into ``target`` (at ``viewport``, default the
-        sides' size at the origin)."""
+        sides' size at the origin). Only the pixels in ``compared`` = (x, y, w, h) of the side
+        images (GL pixels, origin bottom-left; default all) are compared, the rest is grey."""
         if reduce not in REDUCE:
             raise ValueError(f"unknown reduction {reduce!r} (choose from {', '.join(REDUCE)})")
         if self._sides[0] is None or self._sides[1] is None:
@@ -133,6 +139,7 @@ class CompareCompositor:
         if ta.size != tb.size:
             raise ValueError(f"the sides differ in size: {ta.size} vs {tb.size}")
         vp = (0, 0, *ta.size) if viewport is None else tuple(int(v) for v in viewport)
+        cx, cy, cw, ch = (0, 0, *ta.size) if compared is None else (int(v) for v in compared)
         target.scissor = None
         target.viewport = vp
         target.use()
@@ -140,7 +147,7 @@ class CompareCompositor:
         ta.use(0)
         tb.use(1)
         self._set("difference", u_a=0, u_b=1, u_offset=vp[:2], u_full_scale=max(float(full_scale), 1e-6),
-                  u_reduce=REDUCE.index(reduce))  # fmt: skip
+                  u_reduce=REDUCE.index(reduce), u_compared=(cx, cy, cx + cw, cy + ch))  # fmt: skip
         self._vaos["difference"].render(moderngl.TRIANGLES, vertices=3)
 
     def draw_colorbar(self, target: moderngl.Framebuffer, rect: tuple[int, int, int, int]) -> None:

@@ -14,8 +14,10 @@
   images are read back and measured with engine.metrics: ``compare_metrics_changed``).
 - Ground-truth photo: with a PhotoSet (a capture's photos, ``set_photos``) and ``set_photo_slot``
   "A" or "B", that side shows the photo of the capture camera the view looks exactly through
-  (Camera panel: look through), stretched onto the view as the camera's intrinsics are; when the
-  view is not exactly a capture camera the side draws nothing and says "no photo for this view".
+  (Camera panel: look through) on the rectangle where the view shows that camera's image (the
+  view fits an exact camera of another aspect: Camera.fitted / image_rect), background around it;
+  a difference view compares only that rectangle (grey around it). When the view is not exactly
+  a capture camera the side draws nothing and says "no photo for this view".
   The scene the photo displaces from an otherwise empty pair moves to the other side.
 - Capture cameras: an open capture's cameras are drawn as wireframe frusta over the splats
   (FrustaRenderer); hidden, or with no capture, nothing is drawn and the splat image is unchanged.
@@ -23,6 +25,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -441,9 +444,27 @@ class Viewport(QOpenGLWidget):
         if side is not PHOTO:
             side.renderer.render(cam, target, self.settings, scissor=scissor, clear=clear, viewport=viewport)
             return
-        rect = viewport if viewport is not None else (0, 0, cam.width, cam.height)
-        self.compositor.draw_photo(target, rect, self.settings.background, scissor=scissor, clear=clear,
-                                   blank=not self._photo_ready())  # fmt: skip
+        area = viewport if viewport is not None else (0, 0, cam.width, cam.height)
+        ready = self._photo_ready()
+        self.compositor.draw_photo(target, area, self.settings.background, scissor=scissor, clear=clear,
+                                   blank=not ready, rect=self._photo_rect(area) if ready else None)  # fmt: skip
+
+    def _photo_rect(self, area) -> tuple[float, float, float, float]:
+        """Where the photo's camera image lies in ``area`` (GL pixels, origin bottom-left), as the
+        view fits that camera (CameraController.camera -> Camera.fitted)."""
+        ax, ay, aw, ah = area
+        x, y, w, h = self.photos.cameras[self._photo_index].image_rect(aw, ah)
+        return (ax + x, ay + ah - y - h, w, h)
+
+    def _compared_pixels(self, shown: list, w: int, h: int) -> tuple[int, int, int, int]:
+        """The pixels (x0, y0, x1, y1; top-left origin, ends excluded) a difference view compares:
+        all of them, or with a photo those whose centre lies on its camera's image."""
+        if PHOTO not in shown:
+            return (0, 0, w, h)
+        x, y, rw, rh = self.photos.cameras[self._photo_index].image_rect(w, h)
+        x0, y0 = max(0, math.ceil(x - 0.5)), max(0, math.ceil(y - 0.5))
+        x1, y1 = min(w, math.floor(x + rw - 0.5) + 1), min(h, math.floor(y + rh - 0.5) + 1)
+        return (x0, y0, x1, y1)
 
     def _draw_difference(self, shown: list, cam: Camera, target) -> None:
         """|A - B| through the colormap, and its colour bar; when the view is exact and still,
@@ -455,7 +476,9 @@ class Viewport(QOpenGLWidget):
             return
         for i, side in enumerate(shown):
             self._draw_side(side, cam, comp.side_framebuffer(i, w, h))
-        comp.draw_difference(target, self.difference_scale, self.difference_reduce)
+        x0, y0, x1, y1 = self._compared_pixels(shown, w, h)
+        comp.draw_difference(target, self.difference_scale, self.difference_reduce,
+                             compared=(x0, h - y1, x1 - x0, y1 - y0))  # fmt: skip
         if self._colorbar_rect is not None:
             dpr = self.devicePixelRatioF()
             x, y, bw, bh = self._colorbar_rect
@@ -464,7 +487,8 @@ class Viewport(QOpenGLWidget):
                tuple(id(s) for s in shown))  # fmt: skip
         if key != self._metrics_key and self.view_is_exact() and not self.is_busy():
             self._metrics_key = key
-            self._measure(comp.read_side(0), comp.read_side(1), key)
+            a, b = (np.ascontiguousarray(comp.read_side(i)[y0:y1, x0:x1]) for i in (0, 1))
+            self._measure(a, b, key)
 
     def _measure(self, a: np.ndarray, b: np.ndarray, key) -> None:
         """engine.metrics of the two sides' images, in a worker; the result lands in

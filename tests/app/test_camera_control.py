@@ -77,6 +77,14 @@ def test_set_camera_shows_an_exact_camera(ctl):
     assert (got.fx, got.fy, got.cx, got.cy) == pytest.approx((cam.fx, cam.fy, cam.cx, cam.cy))
     half = ctl.camera(400, 300)
     assert half.cx == pytest.approx(cam.cx / 2)
+    # another aspect: fitted, not stretched (square pixels, the image centred in the view)
+    wide = ctl.camera(1000, 600)
+    assert wide.fx / wide.fy == pytest.approx(cam.fx / cam.fy)
+    assert (wide.fy, wide.cx, wide.cy) == pytest.approx((cam.fy, cam.cx + 100, cam.cy))
+    assert cam.image_rect(1000, 600) == pytest.approx((100, 0, 800, 600))
+    assert ctl.exact_camera().width == 800
+    ctl.set_fov(40)
+    assert ctl.exact_camera() is None
 
 
 def test_focus_and_ray_pick_a_splat(ctl):

@@ -149,7 +149,8 @@ def _open_lego(qtbot, window):
 
 
 def _expected_photo(capture, index, size, background=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """The photo as the viewport should show it: over the view's background, scaled per axis."""
+    """The photo as the viewport should show it on its rectangle: over the view's background,
+    scaled to ``size``."""
     from PIL import Image
 
     rgb = capture.image(index).numpy()
@@ -176,9 +177,11 @@ def test_photo_as_b_shows_only_when_looking_through_a_capture_camera(qtbot, wind
     img = _image(vp.grab_image())
     assert img[:, 170:].max() <= 2  # right of the divider: background only
 
-    # look through capture camera 3: B is its photo, scaled onto the view as the camera maps it
+    # look through capture camera 3: B is its photo, on the rectangle where the view shows the
+    # camera's image (800 x 800 fitted into 320 x 240: the centred 240 x 240 square), black around
     index = 3
     cam = capture.frames[index].camera
+    assert (cam.width, cam.height) == (800, 800) and cam.image_rect(320, 240) == (40, 0, 240, 240)
     with qtbot.waitSignal(vp.photo_changed, timeout=10_000) as changed:
         window.camera_panel.capture_camera_chosen.emit(cam)
     assert changed.args == [capture.frames[index].name]
@@ -188,20 +191,25 @@ def test_photo_as_b_shows_only_when_looking_through_a_capture_camera(qtbot, wind
     assert window.compare_panel.photo_status.text() == f"Photo of {capture.frames[index].name}"
     assert vp._labels["B"].text() == f"B: photo {capture.frames[index].name}"
     img = _image(vp.grab_image())
-    want = _expected_photo(capture, index, (320, 240))
-    db = psnr(img[:, 12:], want[:, 12:])
+    want = _expected_photo(capture, index, (240, 240))
+    db = psnr(img[:, 40:280], want)
     print(f"photo in the viewport vs the photo box-resized: {db:.2f} dB")
     assert db > 24.0
-    assert psnr(img[:, 12:-4], want[:, 16:]) < db - 3  # and it is not shifted
+    assert psnr(img[:, 40:276], want[:, 4:]) < db - 3  # and it is not shifted
+    assert img[:, 8:40].max() <= 2 and img[:, 280:].max() <= 2  # background beside the photo
+    assert vp.controller.camera(320, 240).fx == pytest.approx(cam.fx * 0.3)  # the render is fitted too
 
     # difference against the photo: the donut is not the lego
     window.set_compare_mode("difference")
-    heat = _difference_image(qtbot, window).max(axis=2)
+    img = _difference_image(qtbot, window)
+    heat = img[:, 40:280].max(axis=2)
     assert (heat > 40).mean() > 0.05
+    assert (img[:150, :40] == 64).all() and (img[:, 280:] == 64).all()  # grey: not compared (no photo there)
     m = vp.compare_metrics
     assert m["photo"] == capture.frames[index].name and m["psnr"] < 20
+    assert (m["width"], m["height"]) == (240, 240)
     a, b = vp.compare_images()
-    assert psnr(b, want) > 24.0  # B of the numbers is the photo as shown
+    assert psnr(b, want) > 24.0  # B of the numbers is the photo as shown, on its rectangle
 
     # one step off the capture camera: no photo, no heat map, no numbers
     _drag(vp, (160, 120), (175, 120))

@@ -126,34 +126,55 @@ def test_photo_fills_its_rectangle_and_takes_the_view_background(egl):
     assert (_read(fbo, w, h) == 51).all()  # no photo: the background
 
 
-def test_photo_lines_up_with_the_render_of_its_camera_at_another_viewport_size(egl):
-    """A photo (here the engine's render at the camera's own size) drawn into a viewport of
-    another size and aspect lines up with the GL render of the camera scaled to that viewport, as
-    the viewport shows a capture camera (CameraController.camera -> Camera.scaled)."""
+def test_photo_lines_up_with_the_render_of_its_camera_in_a_view_of_another_aspect(egl):
+    """A photo (here the engine's render at the camera's own size) drawn onto the camera's
+    image_rect of a view of another size and aspect lines up with the GL render of the camera
+    fitted to that view, as the viewport shows a capture camera (CameraController.camera ->
+    Camera.fitted); around the rectangle the photo side is background."""
     st, comp = egl
     scene = random_scene(3000, seed=4)
     cam = home_view(scene, 200, 150)
     cam = Camera(cam.camera_to_world, cam.fx, cam.fy * 1.05, cam.cx + 7.0, cam.cy - 5.0, 200, 150)
     photo = render(scene, cam).colors[0, ..., :3].clamp(0, 1).numpy()
     comp.set_photo(photo_texels(photo))
-    w, h = 260, 240
-    view = cam.scaled(w, h)
+    w, h = 300, 260
+    view = cam.fitted(w, h)
+    rx, ry, rw, rh = cam.image_rect(w, h)
+    assert (rx, ry, rw, rh) == pytest.approx((0, 17.5, 300, 225))
     renderer = st.renderer
     renderer.set_splats(prepare_splats(scene))
     renderer.set_order(depth_order(renderer.prepared.means, view))
     rendered = _render(renderer, view, st.framebuffer(w, h), w, h)
     renderer.set_splats(None)
     fbo = st.framebuffer(w, h)
-    comp.draw_photo(fbo, (0, 0, w, h))
+    comp.draw_photo(fbo, (0, 0, w, h), background=(0.0, 0.0, 1.0), rect=(rx, h - ry - rh, rw, rh))
     drawn = _read(fbo, w, h)
+    assert (drawn[:17] == (0, 0, 255)).all() and (drawn[-17:] == (0, 0, 255)).all()  # the margins
+    y0, y1 = 20, 240  # rows inside the photo's rectangle (17.5 ... 242.5)
+
     def shifted(dy, dx):  # PSNR with the drawn photo moved by (dy, dx) pixels (borders cropped)
-        return psnr(drawn[2 + dy : h - 2 + dy, 2 + dx : w - 2 + dx], rendered[2 : h - 2, 2 : w - 2])
+        return psnr(drawn[y0 + 2 + dy : y1 - 2 + dy, 2 + dx : w - 2 + dx], rendered[y0 + 2 : y1 - 2, 2 : w - 2])
 
     scores = {(dy, dx): shifted(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
     print("photo vs render, by pixel shift:", {k: round(v, 2) for k, v in scores.items()})
     assert scores[0, 0] > 30.0
     assert max(scores, key=scores.get) == (0, 0)  # no half-pixel or one-pixel offset
     comp.set_photo(None)
+
+
+def test_difference_compares_only_the_given_pixels(egl):
+    st, comp = egl
+    w, h = 40, 30
+    _fill(comp, 0, np.zeros((h, w, 3), np.uint8), w, h)
+    _fill(comp, 1, np.full((h, w, 3), 200, np.uint8), w, h)
+    fbo = st.framebuffer(w, h)
+    comp.draw_difference(fbo, compared=(10, 5, 20, 10))  # GL: x 10..29, y 5..14 from the bottom
+    img = _read(fbo, w, h).astype(int)
+    inside = img[h - 15 : h - 5, 10:30]
+    assert (inside.max(axis=2) > 200).all()
+    outside = np.ones((h, w), bool)
+    outside[h - 15 : h - 5, 10:30] = False
+    assert (img[outside] == 64).all()  # grey: not compared
 
 
 def _render(renderer, cam, fbo, w, h) -> np.ndarray:
