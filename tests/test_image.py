@@ -180,6 +180,21 @@ def test_decoding_is_deterministic(small_sgi):
     assert a.tobytes() == b.tobytes() == c.tobytes()
 
 
+def test_decoding_sets_no_process_wide_determinism_switch(small_sgi, monkeypatch):
+    """Decoding is deterministic on every device without torch.use_deterministic_algorithms,
+    which is process-wide (it would change every other thread's work, e.g. a training job's,
+    while a decode runs): the decoder never calls it, and on CUDA two decodes (rasterizer
+    scatter: index_put_ with accumulate, engine.image.rasterize._scatter_add) are bit-identical."""
+    _, path, _ = small_sgi
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        a = codec.decode_file(path, device=device)
+        b = jobs.run(decompress_job(str(path), device=device), show=False)
+        assert a.tobytes() == b.tobytes() == codec.decode_file(path, device=device).tobytes(), device
+    assert calls == [] and not torch.are_deterministic_algorithms_enabled()
+
+
 def test_corrupt_and_truncated_files_are_rejected(small_sgi, tmp_path):
     _, path, _ = small_sgi
     data = path.read_bytes()

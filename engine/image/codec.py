@@ -41,7 +41,7 @@ from engine.errors import InputError
 from engine.image.bitstream import Decoder, Encoder, varint
 from engine.image.gaussians import Gaussians2D
 from engine.image.quantize import SHAPE_LEVELS, QuantSpec, Side, color_width, dequantize
-from engine.image.rasterize import deterministic, render
+from engine.image.rasterize import render
 from engine.image.tiles import Tile, layout
 from engine.io.atomic import read_bytes
 
@@ -279,9 +279,8 @@ def decode(data: bytes, path: str | None = None, device: str | torch.device = "c
     """Decode .sgi bytes into an RGB image [H, W, 3] uint8 (deterministic on a given device)."""
     header, gaussians = decode_gaussians(data, path)
     canvas = torch.zeros(header.height, header.width, 3, device=device)
-    with deterministic(device):
-        for tile, g in zip(header.tiles(), gaussians):
-            add_tile(canvas, tile, g)
+    for tile, g in zip(header.tiles(), gaussians):
+        add_tile(canvas, tile, g)
     return to_uint8(canvas)
 
 

@@ -31,13 +31,12 @@ row) and the per-span sums are added per Gaussian with one ``index_add_``.
 ``engine.image.reference`` is the dense pure-autograd twin used to test it.
 
 The same code runs on CUDA tensors (the "CUDA path" is this vectorised torch implementation on
-the GPU; no custom kernel). On CUDA the scatter uses ``index_put_(accumulate=True)``, which is
-deterministic under ``torch.use_deterministic_algorithms`` (see :func:`deterministic`).
+the GPU; no custom kernel). The forward pass is deterministic on either device without any
+global switch (see ``_scatter_add``), so decoding a file gives the same bytes every time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -125,7 +124,13 @@ def _spans(ch: _Chunk, xy: Tensor, conics: Tensor, width: int):
 
 
 def _scatter_add(out: Tensor, index: Tensor, src: Tensor) -> None:
-    if out.is_cuda:  # deterministic under torch.use_deterministic_algorithms (see deterministic())
+    """out[index] += src, in the same order every time. On the CPU ``index_add_`` is sequential.
+    On CUDA ``index_add_`` adds with atomics (the order, hence the float sum, varies), but
+    ``index_put_(accumulate=True)`` always runs ATen's sort-based kernel (index_put_with_sort:
+    a stable sort of the indices, then each pixel's values summed in their original order),
+    whatever ``torch.use_deterministic_algorithms`` says. So no process-wide switch is needed
+    (one would also change every other thread's CUDA work while it is on)."""
+    if out.is_cuda:
         out.index_put_((index,), src, accumulate=True)
     else:
         out.index_add_(0, index, src)
@@ -186,17 +191,3 @@ def render(g, width: int, height: int) -> Tensor:
 
     return rasterize(g.xy, conic(g.log_scale, g.theta), g.color, width, height)
 
-
-@contextlib.contextmanager
-def deterministic(device: torch.device | str):
-    """On CUDA, make the scatter deterministic for the duration (decoding); a no-op on CPU,
-    where ``index_add_`` is already deterministic."""
-    if torch.device(device).type != "cuda":
-        yield
-        return
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)

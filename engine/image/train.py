@@ -420,19 +420,17 @@ def decompress_job(path: str, output: str | None = None, device: str = "cpu", ca
     """Job: decode a .sgi file (one Progress per tile); writes ``output`` (PNG) atomically when
     given; returns the image [H, W, 3] uint8."""
     from engine.image.imageio import save_png
-    from engine.image.rasterize import deterministic
 
     cancel = cancel or CancelToken()
     device = resolve_device(device).type
     header, payloads = codec.unpack(read_bytes(path), path)
     tiles = header.tiles()
     canvas = torch.zeros(header.height, header.width, 3, device=device)
-    with deterministic(device):
-        for i, (tile, payload) in enumerate(zip(tiles, payloads)):
-            cancel.check()
-            g = dequantize(*codec.decode_tile(payload, header.spec, tile, path), header.spec)
-            codec.add_tile(canvas, tile, g)
-            yield Progress(i + 1, len(tiles), "decoding", {})
+    for i, (tile, payload) in enumerate(zip(tiles, payloads)):
+        cancel.check()
+        g = dequantize(*codec.decode_tile(payload, header.spec, tile, path), header.spec)
+        codec.add_tile(canvas, tile, g)
+        yield Progress(i + 1, len(tiles), "decoding", {})
     image = codec.to_uint8(canvas)
     if output is not None:
         cancel.check()
