@@ -167,6 +167,38 @@ def test_relocation_twin_matches_the_paper_formula():
         assert new_s[j].numpy() == pytest.approx((s[j] * oj / denom).numpy(), rel=1e-5)
 
 
+def test_gsplat_ops_are_patched_only_during_a_cpu_mcmc_step():
+    """The CPU twins of gsplat's two MCMC kernels (engine.train.strategies.cpu_twins) are bound in
+    gsplat.strategy.ops while a CPU MCMC step runs, and gsplat's own functions are back after it:
+    making the strategy or taking a step leaves gsplat as it was for the rest of the process."""
+    import gsplat.strategy.ops as ops
+
+    from engine.train.strategies import MCMC
+
+    def bound():
+        return ops.compute_relocation, ops.quat_scale_to_covar_preci
+
+    original = bound()
+    cfg = TrainConfig(iterations=1000, strategy="mcmc", cap_max=80, refine_start=10, refine_stop=900, refine_every=10)
+    strategy = MCMC(cfg)
+    assert bound() == original
+    n = 50
+    g = torch.Generator().manual_seed(0)
+    params = torch.nn.ParameterDict({
+        "means": torch.randn(n, 3, generator=g), "scales": torch.full((n, 3), -2.0), "quats": torch.randn(n, 4, generator=g),
+        "opacities": torch.cat([torch.full((n // 2,), -8.0), torch.full((n - n // 2,), 1.0)]),  # half of them dead
+    })  # fmt: skip
+    optimizers = {k: torch.optim.Adam([p], lr=1e-3) for k, p in params.items()}
+    state = strategy.initialize_state(scene_scale=1.0)
+    during = []
+    step_post_backward = strategy.inner.step_post_backward
+    strategy.inner.step_post_backward = lambda *a, **k: (during.append(bound()), step_post_backward(*a, **k))
+    strategy.after_step(params, optimizers, state, 20, {}, lr=1e-3)  # relocates, adds 5% and adds noise
+    assert len(during) == 1 and during[0][0] is not original[0] and during[0][1] is not original[1]
+    assert bound() == original
+    assert len(params["means"]) == 52 and torch.sigmoid(params["opacities"]).min() > 0.004  # the dead were moved
+
+
 def _small_capture_copy(tmp_path, n_images=6):
     """A NeRF-synthetic capture with the first few lego images (for damaging on purpose)."""
     src = data_path(LEGO)

@@ -4,10 +4,15 @@ behind one small interface, runnable on CPU.
 - DefaultStrategy in gsplat 1.5.3 never resets opacities (``step % every == 0 & step > 0`` is
   a chained comparison ending in ``0 > 0``); :class:`Densification` does the reset itself.
 - MCMC's relocation and noise use CUDA kernels; on CPU tensors they are replaced by pure-torch
-  twins (``relocation_torch`` here, and gsplat's own ``_quat_scale_to_covar_preci``).
+  twins (``relocation_torch`` here, and gsplat's own ``_quat_scale_to_covar_preci``) for the
+  duration of each MCMC step only (:func:`cpu_twins`).
 """
 
 from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -37,28 +42,43 @@ def relocation_torch(opacities: Tensor, scales: Tensor, ratios: Tensor, binoms: 
     return new_o.to(opacities.dtype), new_s.to(scales.dtype)
 
 
-def _install_cpu_twins() -> None:
+_CPU_TWINS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def cpu_twins() -> Iterator[None]:
+    """gsplat's MCMC ops with pure-torch twins of their two CUDA kernels, for the duration.
+
+    ``gsplat.strategy.ops`` calls ``compute_relocation`` and ``quat_scale_to_covar_preci`` by
+    their names in that module, so the only way to give its relocate / sample_add / noise a CPU
+    path is to rebind those two names there. That is process-wide, so it is done here only: around
+    one MCMC step on CPU tensors, under a lock (two CPU trainers in two threads take turns), and
+    undone when the step returns. The twins still hand CUDA tensors to gsplat's kernels, so
+    another thread's CUDA training that calls the ops meanwhile runs exactly as without them."""
     import gsplat.strategy.ops as ops
     from gsplat.cuda._torch_impl import _quat_scale_to_covar_preci
 
-    if getattr(ops, "_splatlab_cpu_twins", False):
-        return
-    cuda_relocation = ops.compute_relocation
-    cuda_covar = ops.quat_scale_to_covar_preci
+    with _CPU_TWINS_LOCK:
+        cuda_relocation = ops.compute_relocation
+        cuda_covar = ops.quat_scale_to_covar_preci
 
-    def compute_relocation(opacities, scales, ratios, binoms):
-        if opacities.is_cuda:
-            return cuda_relocation(opacities, scales, ratios, binoms)
-        return relocation_torch(opacities, scales, ratios, binoms)
+        def compute_relocation(opacities, scales, ratios, binoms):
+            if opacities.is_cuda:
+                return cuda_relocation(opacities, scales, ratios, binoms)
+            return relocation_torch(opacities, scales, ratios, binoms)
 
-    def quat_scale_to_covar_preci(quats, scales, compute_covar=True, compute_preci=True, triu=False):
-        if quats.is_cuda:
-            return cuda_covar(quats, scales, compute_covar, compute_preci, triu)
-        return _quat_scale_to_covar_preci(quats, scales, compute_covar, compute_preci, triu)
+        def quat_scale_to_covar_preci(quats, scales, compute_covar=True, compute_preci=True, triu=False):
+            if quats.is_cuda:
+                return cuda_covar(quats, scales, compute_covar, compute_preci, triu)
+            return _quat_scale_to_covar_preci(quats, scales, compute_covar, compute_preci, triu)
 
-    ops.compute_relocation = compute_relocation
-    ops.quat_scale_to_covar_preci = quat_scale_to_covar_preci
-    ops._splatlab_cpu_twins = True
+        ops.compute_relocation = compute_relocation
+        ops.quat_scale_to_covar_preci = quat_scale_to_covar_preci
+        try:
+            yield
+        finally:
+            ops.compute_relocation = cuda_relocation
+            ops.quat_scale_to_covar_preci = cuda_covar
 
 
 class Densification:
@@ -94,7 +114,6 @@ class MCMC:
     def __init__(self, cfg: TrainConfig):
         from gsplat.strategy import MCMCStrategy
 
-        _install_cpu_twins()
         self.inner = MCMCStrategy(cap_max=cfg.cap_max, refine_start_iter=cfg.refine_start,
                                   refine_stop_iter=max(cfg.refine_stop, int(cfg.iterations * 25 / 30)),
                                   refine_every=cfg.refine_every, min_opacity=cfg.prune_opa)  # fmt: skip
@@ -106,7 +125,11 @@ class MCMC:
         self.inner.step_pre_backward(params, optimizers, state, step, info)
 
     def after_step(self, params, optimizers, state, step, info, lr: float) -> None:
-        self.inner.step_post_backward(params, optimizers, state, step, info, lr=lr)
+        if params["means"].is_cuda:
+            self.inner.step_post_backward(params, optimizers, state, step, info, lr=lr)
+            return
+        with cpu_twins():  # gsplat's relocation and noise are CUDA kernels
+            self.inner.step_post_backward(params, optimizers, state, step, info, lr=lr)
 
 
 def make_strategy(cfg: TrainConfig, scene_extent: float):
