@@ -112,25 +112,34 @@ def _screenshot_without_display(args, path: str) -> int:
 
 def run(args) -> int:
     """Open the studio on ``args.file`` (the ``gui`` command's arguments); returns the exit code."""
-    from engine.errors import InputError
     from engine.resources import sample_scene_path
 
     path = args.file or str(sample_scene_path())
     if args.screenshot and not has_display():
         return _screenshot_without_display(args, path)
 
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QSurfaceFormat
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from app import workers
     from app.viewport.widget import default_surface_format
-    from engine.camera import Camera
 
     QSurfaceFormat.setDefaultFormat(default_surface_format())  # before the QApplication exists
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SplatLab")
     app.setApplicationName("SplatLab")
+    with workers.gui_thread_gc():  # garbage is collected in the GUI thread only (why: see there)
+        return _studio(app, args, path)
+
+
+def _studio(app, args, path: str) -> int:
+    """The window and its event loop (interactive, or until the --screenshot is saved)."""
+    from PySide6.QtCore import QTimer
+
+    from app.main_window import MainWindow
+    from engine.camera import Camera
+    from engine.errors import InputError
+
     camera = Camera.load(args.camera) if args.camera else None  # bad JSON: InputError -> exit 2
     size = _size(args) or ((camera.width, camera.height) if camera and args.screenshot else None)
     win = MainWindow()

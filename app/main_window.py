@@ -60,8 +60,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("SplatLab")
         self.setAcceptDrops(True)
-        workers.hold_gui_thread_gc()  # Python objects are freed in this thread only (see app/workers.py)
-        self._gc_held = True
         self.qsettings = settings or QSettings("SplatLab", "SplatLab")
         self.workspace = Workspace()
         self.viewport = Viewport(self)
@@ -441,9 +439,6 @@ class MainWindow(QMainWindow):
         self.compressor.shutdown()  # likewise a compression sweep (its current point)
         workers.wait_all(5000)
         self.viewport.release_gl()
-        if self._gc_held:
-            self._gc_held = False
-            workers.release_gui_thread_gc()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ workspace -> viewport

@@ -8,12 +8,13 @@ only ever receives signals (queued connections), so it never blocks.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engine.errors import Cancelled, InputError
 from engine.jobs import CancelToken, Progress, drain
@@ -141,15 +142,7 @@ class PanelJob:
 
 
 # ---------------------------------------------------------------------------- garbage collection
-# Python's cyclic garbage collector runs in whichever thread happens to allocate. When it frees
-# Python-owned QObjects in a worker thread while the GUI thread deletes objects connected to them,
-# the two threads deadlock (each holds what the other waits for: a Qt connection lock and the GIL;
-# seen when a training step's imports collected a closed window's objects). While a studio window
-# is open, automatic collection is therefore off and the GUI thread collects on a timer instead
-# (as pyqtgraph's GarbageCollector does).
 GC_INTERVAL_MS = 500
-_gc_holders = 0
-_gc_timer: QTimer | None = None
 
 
 def _collect() -> None:
@@ -159,25 +152,29 @@ def _collect() -> None:
         gc.collect(generation)
 
 
-def hold_gui_thread_gc() -> None:
-    """Collect garbage only in the GUI thread from now on (call from the GUI thread)."""
-    global _gc_holders, _gc_timer
-    _gc_holders += 1
-    if _gc_holders == 1:
-        if _gc_timer is None:
-            _gc_timer = QTimer(QCoreApplication.instance(), interval=GC_INTERVAL_MS, timeout=_collect)
-        gc.disable()
-        _gc_timer.start()
+@contextlib.contextmanager
+def gui_thread_gc(interval_ms: int = GC_INTERVAL_MS) -> Iterator[None]:
+    """While the block runs, Python's cyclic garbage collector runs only in this thread (the GUI
+    thread), on a timer, instead of in whichever thread happens to allocate. The studio runs its
+    window and event loop inside this block (app.main.run); the GUI tests do the same.
 
+    Why: when the collector frees Python-owned QObjects in a worker thread while the GUI thread
+    deletes objects connected to them, the two threads deadlock (each holds what the other waits
+    for: a Qt connection lock and the GIL; seen when a training step's imports collected a closed
+    window's objects). Collecting in the GUI thread only is what pyqtgraph's GarbageCollector does.
 
-def release_gui_thread_gc() -> None:
-    """Undo one hold_gui_thread_gc(); the last one collects and turns automatic collection back on."""
-    global _gc_holders
-    if _gc_holders == 0:
+    Call it from the GUI thread, with a QCoreApplication. Inside another such block (the collector
+    already off) it changes nothing. On leaving, the GUI thread collects once and the collector
+    is on again."""
+    if not gc.isenabled():
+        yield
         return
-    _gc_holders -= 1
-    if _gc_holders == 0:
-        if _gc_timer is not None:
-            _gc_timer.stop()
+    timer = QTimer(interval=interval_ms, timeout=_collect)
+    gc.disable()
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.stop()
         gc.collect()
         gc.enable()

@@ -28,6 +28,20 @@ if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
     QSurfaceFormat.setDefaultFormat(default_surface_format())
 
 
+@pytest.fixture(autouse=True)
+def _gui_thread_gc(request):
+    """GUI tests run as the studio does (app.main.run): garbage is collected in the GUI thread
+    only (app.workers.gui_thread_gc says why)."""
+    if request.node.get_closest_marker("gui") is None:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from app import workers
+
+    with workers.gui_thread_gc():
+        yield
+
+
 @pytest.fixture
 def settings(tmp_path):
     """A QSettings in a temporary INI file, so tests never touch the user's settings."""

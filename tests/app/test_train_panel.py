@@ -181,6 +181,50 @@ def test_wait_all_joins_a_running_job(qtbot):
     assert not handle.is_running() and time.monotonic() - t0 < 5
 
 
+def test_garbage_is_collected_in_the_gui_thread_only(qtbot):
+    """GUI tests run as the studio does (app.main.run; tests/app/conftest.py): inside
+    workers.gui_thread_gc no worker thread collects garbage, however much it allocates; the GUI
+    thread does. The block is scoped: nested, it changes nothing; left, the collector is back on."""
+    import gc
+    import threading
+
+    from app import workers
+
+    assert not gc.isenabled()
+    freed_in = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            freed_in.append(threading.current_thread() is threading.main_thread())
+
+    def job(token):
+        for _ in range(5):
+            Cycle()  # unreachable, but only a collection frees it
+        keep = [[] for _ in range(20 * gc.get_threshold()[0])]  # would set off a collection here
+        return len(keep)
+
+    handle = workers.start(job)
+    with qtbot.waitSignal(handle.done, timeout=10_000):
+        pass
+    assert freed_in == []
+    gc.collect()
+    assert freed_in == [True] * 5
+
+    with workers.gui_thread_gc():  # nested: no change
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+    gc.enable()  # as outside the studio's block
+    try:
+        with workers.gui_thread_gc():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+    finally:
+        gc.disable()
+
+
 def test_bad_settings_and_bad_capture_show_errors(qtbot, window, tmp_path, donut_path):
     donut = open_and_wait(qtbot, window, donut_path)
     panel = window.train_panel
