@@ -21,7 +21,7 @@ from scipy.ndimage import map_coordinates
 from scipy.spatial.transform import Rotation
 
 from engine.errors import InputError
-from engine.io import captures
+from engine.io.captures import model as capture_model
 from engine.io.captures import (
     CaptureWarning,
     Distortion,
@@ -153,8 +153,8 @@ def test_lego_max_side_downsamples_image_and_intrinsics(lego, lego_small):
 
 def test_loading_is_lazy_and_images_are_cached(monkeypatch):
     calls = []
-    real = captures._decode_frame
-    monkeypatch.setattr(captures, "_decode_frame", lambda *a: calls.append(1) or real(*a))
+    real = capture_model._decode_frame
+    monkeypatch.setattr(capture_model, "_decode_frame", lambda *a: calls.append(1) or real(*a))
     cap = _load_quiet(data_path(LEGO), max_side=50)
     assert calls == []
     a = cap.image(3)
@@ -231,7 +231,7 @@ def test_fox_is_undistorted_on_load(fox):
     # at max_side 270 the JPEG is decoded at 1/4 scale (DCT) and undistorted there: the same
     # picture as undistorting at full size and then downsampling (≈ 44 dB)
     assert fox.frames[0].name == frame.name
-    assert _psnr(fox.image(0).numpy(), captures._resize(img, 152, 270)) > 38
+    assert _psnr(fox.image(0).numpy(), capture_model._resize(img, 152, 270)) > 38
 
 
 # ============================================================================ undistortion
