@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Set up (as packaging/setup.sh --dev) and run the whole test suite headlessly:
+# Set up (as packaging/setup.sh --dev), lint, and run the whole test suite headlessly:
 # GUI tests run on a virtual X server (Xvfb, Mesa llvmpipe). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash packaging/setup.sh --dev
+# The checked rules first (pyproject.toml: [tool.ruff], [tool.importlinter]): lint, then the
+# architecture (layers, no cycles, the engine never imports the GUI). Either failing fails the run.
+.venv/bin/ruff check --no-cache .
+.venv/bin/lint-imports --no-cache
 if ! command -v xvfb-run >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; then
         bash packaging/install-system-deps.sh

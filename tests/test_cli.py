@@ -116,7 +116,7 @@ def test_a_missing_output_folder_is_created(tmp_path, scene_file, capsys):
 def test_a_failed_write_removes_its_temporary_file_and_the_folders_it_made(tmp_path):
     out = tmp_path / "new" / "sub" / "x.bin"
     with pytest.raises(OutputError) as e:
-        with atomic_output(out) as tmp:
+        with atomic_output(out):
             assert os.path.isdir(tmp_path / "new" / "sub")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a full disk says on write
     assert str(e.value) == f"{out}: cannot write: {os.strerror(errno.ENOSPC)}"

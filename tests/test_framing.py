@@ -127,7 +127,7 @@ def _room_with_a_small_object(rng) -> tuple[np.ndarray, float]:
             p[:, axis] = sign * lim
             walls.append(p)
     floaters = rng.uniform(-40, 40, (3000, 3))
-    return np.r_[obj, *walls, floaters], 0.3
+    return np.r_[(obj, *walls, floaters)], 0.3
 
 
 def test_a_room_scale_scene_frames_its_dense_core_not_the_room_from_outside():

@@ -292,5 +292,6 @@ def decode_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 def info(data: bytes, path: str | None = None) -> dict:
     """Size, rate and counts of a .sgi file without rendering it."""
     header, gaussians = decode_gaussians(data, path)
-    return {"width": header.width, "height": header.height, "bytes": len(data), "bpp": len(data) * 8 / (header.width * header.height),
-            "tiles": len(gaussians), "gaussians": sum(g.count for g in gaussians), "meta": json.loads(json.dumps(header.meta()))}  # fmt: skip
+    return {"width": header.width, "height": header.height, "bytes": len(data),
+            "bpp": len(data) * 8 / (header.width * header.height), "tiles": len(gaussians),
+            "gaussians": sum(g.count for g in gaussians), "meta": json.loads(json.dumps(header.meta()))}  # fmt: skip

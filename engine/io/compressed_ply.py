@@ -19,8 +19,9 @@ Layout (binary PLY; the header is parsed with ``engine.io.ply.read_header``):
   byte = clamp(trunc((v / 8 + 0.5) * 256), 0, 255).
 
 Splat i belongs to chunk i // 256. Unorm b-bit packing is floor(t * (2^b - 1) + 0.5); a chunk
-whose range is below 1e-5 stores t = 0 except t = 1 for values at its max (splat-transform's rule). Log-scale chunk ranges are clamped to [-20, 20]. The
-writer Morton-sorts the splats (``morton_order``) so chunks are spatially compact.
+whose range is below 1e-5 stores t = 0 except t = 1 for values at its max (splat-transform's
+rule). Log-scale chunk ranges are clamped to [-20, 20]. The writer Morton-sorts the splats
+(``morton_order``) so chunks are spatially compact.
 
 Axes: the same as PLY (OpenCV RDF); nothing is flipped. ``SplatRenderMode: mip`` in a comment marks
 an antialiased scene, as in PLY.

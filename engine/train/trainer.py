@@ -19,7 +19,6 @@ import shutil
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 

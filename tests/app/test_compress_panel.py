@@ -353,7 +353,7 @@ def test_failing_export_leaves_nothing_and_shows_an_error(qtbot, window, donut_q
 def test_scene_change_and_window_close_cancel_the_sweep(qtbot, window, donut_quarter):
     c = _small_sweeps(window, views=4, size=256)
     panel = window.compress_panel
-    doc = _add(window, donut_quarter)
+    _add(window, donut_quarter)
     ev = _Events(c)
     panel.prepare_button.click()
     qtbot.waitUntil(lambda: ("ladder", 3) in ev.shown, timeout=SWEEP_TIMEOUT)

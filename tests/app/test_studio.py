@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication
 from app.documents import Document
 from engine import io
 from engine.metrics import psnr
-from engine.render import render
 from tests.app.conftest import open_and_wait, wait_until_drawn
 from tests.conftest import REPO, data_path
 

@@ -131,7 +131,6 @@ def _timed(fn, *a, repeat=3):
         out = fn(*a)
         best = min(best, time.perf_counter() - t)
         del out
-        out = None
     return best
 
 

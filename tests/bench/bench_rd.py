@@ -49,8 +49,9 @@ def main() -> None:
     for path in args.scene or [str(p) for p in DEFAULT_SCENES]:
         scene = io.load(path)
         name = os.path.basename(path).split(".")[0]
-        result = jobs.run(rd_sweep(scene, None, baselines=[b for b in args.baselines.split(",") if b], views=args.views, size=args.size, scene_path=path),
-                          show=False)  # fmt: skip
+        baselines = [b for b in args.baselines.split(",") if b]
+        sweep = rd_sweep(scene, None, baselines=baselines, views=args.views, size=args.size, scene_path=path)
+        result = jobs.run(sweep, show=False)
         out = os.path.join(args.out_dir, f"{name}.rd.json")
         atomic_write_text(out, json.dumps(result, indent=2) + "\n")
         print(f"\n{path}: {scene.count:,} splats, SH degree {scene.sh_degree}, PLY {result['scene']['ply_bytes']:,} bytes -> {out}")

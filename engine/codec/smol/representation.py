@@ -82,7 +82,6 @@ class SmolScene:
         dirs = fibonacci_directions(directions)  # [D, 3]
         center = self.means.mean(0)
         radius = self.extent
-        k = (sh_degree + 1) ** 2
         basis = sh_basis(sh_degree, -dirs.double()).float()  # renderers evaluate SH at (splat - camera)
         colours, opac, quats, scales = [], 0.0, 0.0, 0.0
         for d in dirs:
