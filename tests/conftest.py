@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (CI and development); SPLATLAB_SHARED overrides.
 SHARED = Path(os.environ.get("SPLATLAB_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
+# The bundled sample scene, byte-identical to ../shared/data/scenes/donut_v3dg/fused.ply: tests that
+# need only the donut read it from here and run without ../shared.
+DONUT = REPO / "resources" / "scenes" / "donut" / "fused.ply"
 
 
 def data_path(rel: str) -> Path:
@@ -52,4 +55,4 @@ def random_scene(n: int = 200, sh_degree: int = 0, seed: int = 0, extent: float 
 
 @pytest.fixture
 def donut_path() -> Path:
-    return data_path("scenes/donut_v3dg/fused.ply")
+    return DONUT

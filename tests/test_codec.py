@@ -26,9 +26,9 @@ def donut(donut_path_module):
 
 @pytest.fixture(scope="module")
 def donut_path_module():
-    from tests.conftest import data_path
+    from tests.conftest import DONUT
 
-    return data_path("scenes/donut_v3dg/fused.ply")
+    return DONUT
 
 
 @pytest.fixture(scope="module")

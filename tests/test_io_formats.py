@@ -23,7 +23,7 @@ import engine.io as eio
 from engine.errors import InputError
 from engine.io import compressed_ply, ply, spz, splat
 from engine.scene import SH_C0, GaussianScene
-from tests.conftest import data_path, random_scene, splat_transform
+from tests.conftest import DONUT, data_path, random_scene, splat_transform
 
 BIKER_COUNT = 152746
 BONSAI_COUNT = 272956
@@ -63,7 +63,7 @@ def ulp(x: np.ndarray) -> np.ndarray:
 
 
 def donut() -> GaussianScene:
-    return ply.read(str(data_path("scenes/donut_v3dg/fused.ply")))
+    return ply.read(str(DONUT))
 
 
 def sh3_scene() -> GaussianScene:

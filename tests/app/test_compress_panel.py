@@ -21,7 +21,7 @@ from engine import io
 from engine.codec import ladder
 from engine.rd import validate_rd
 from tests.app.conftest import wait_until_drawn
-from tests.conftest import data_path
+from tests.conftest import DONUT, data_path
 
 pytestmark = pytest.mark.gui
 
@@ -33,7 +33,7 @@ SWEEP_TIMEOUT = 120_000  # ms; the sweep below takes ~5 s on 2 busy cores
 @pytest.fixture(scope="module")
 def donut_quarter():
     """Every 4th splat of the donut (11,406), padded to SH degree 3 so the levels differ in SH."""
-    scene = io.load(data_path("scenes/donut_v3dg/fused.ply"))
+    scene = io.load(DONUT)
     return scene.subset(torch.arange(0, scene.count, 4)).with_sh_degree(3)
 
 

@@ -16,7 +16,7 @@ from engine import io
 from engine.camera import Camera, home_view
 from engine.metrics import psnr
 from engine.render import render
-from tests.conftest import data_path, random_scene
+from tests.conftest import DONUT, data_path, random_scene
 
 moderngl = pytest.importorskip("moderngl")
 
@@ -51,7 +51,7 @@ def _parity(scene, cam, settings=None, **engine_kw) -> float:
 
 # ---------------------------------------------------------------------- parity with the engine
 def test_parity_donut(egl):
-    scene = io.load(data_path("scenes/donut_v3dg/fused.ply"))
+    scene = io.load(DONUT)
     db = _parity(scene, home_view(scene, 384, 384))
     print(f"donut: {db:.2f} dB")
     assert db >= MIN_PSNR

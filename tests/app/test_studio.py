@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from app.documents import Document
 from engine import io
 from engine.metrics import psnr
 from tests.app.conftest import open_and_wait, wait_until_drawn
-from tests.conftest import REPO, data_path
+from tests.conftest import DONUT, REPO, data_path
 
 pytestmark = pytest.mark.gui
 
@@ -299,10 +300,10 @@ def _cli(*args, **kw):
                           env=env, timeout=600, **kw)  # fmt: skip
 
 
-@pytest.mark.parametrize("scene_rel,size", [("scenes/donut_v3dg/fused.ply", "480x360"),
+@pytest.mark.parametrize("scene_rel,size", [(DONUT, "480x360"),
                                             ("scenes/biker_playcanvas/biker.spz", "400x400")])  # fmt: skip
 def test_gui_screenshot_matches_engine_render(tmp_path, scene_rel, size):
-    scene_path = data_path(scene_rel)
+    scene_path = scene_rel if isinstance(scene_rel, Path) else data_path(scene_rel)
     w, h = (int(v) for v in size.split("x"))
     from engine.camera import home_view
 
