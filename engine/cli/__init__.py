@@ -5,7 +5,7 @@ Errors print on one line to stderr; ``--debug`` adds the traceback. ``--json`` o
 JSON object on stdout.
 
 One module per command group: ``scene_commands`` (info, convert, render, eval),
-``train_commands`` (train), ``codec_commands`` (compress, decompress, rd), ``image_commands``
+``train_commands`` (train), ``distill_commands`` (distill), ``codec_commands`` (compress, decompress, rd), ``image_commands``
 (image); ``common`` holds what they share. ``splatlab gui`` is not here: the studio lives in
 ``app``, whose entry point (``app.main:main``, the console script) passes it in as an extra
 command and makes it the default, so the engine never imports ``app`` or Qt.
@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Mapping, Sequence
 
-from engine.cli import codec_commands, image_commands, scene_commands, train_commands
+from engine.cli import codec_commands, distill_commands, image_commands, scene_commands, train_commands
 from engine.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -38,6 +38,7 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "Command", "
 COMMANDS: dict[str, Command] = {
     **scene_commands.COMMANDS,
     **train_commands.COMMANDS,
+    **distill_commands.COMMANDS,
     **codec_commands.COMMANDS,
     **image_commands.COMMANDS,
 }

@@ -1,8 +1,9 @@
 """How much each Gaussian contributes to renders: the blending weight sum_pixels alpha T it
-receives over a set of orbit views (LightGaussian / Mini-Splatting importance, ALGORITHMS.md §3.4).
+gives a set of orbit views (LightGaussian arXiv 2311.17245 §3.2 / Mini-Splatting arXiv
+2403.14166 §4.2 importance; ALGORITHMS.md §3.4). Ladder levels 4-8 prune by it.
 
-Computed with the renderer itself: render colour 1 for every Gaussian and back-propagate the
-image sum; the gradient with respect to each Gaussian's colour is exactly its accumulated weight.
+The weights come from engine.render.contributions, the renderer's own fragments; engine.distill
+sums the same statistics over a capture's training views instead.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import torch
 
 from engine.camera import orbit_views
-from engine.render import camera_tensors, rasterize
+from engine.render.contributions import contributions
 from engine.scene import GaussianScene
 
 DEFAULT_VIEWS = 6
 DEFAULT_SIZE = 192
 
 
+@torch.no_grad()
 def importance(scene: GaussianScene, views: int = DEFAULT_VIEWS, size: int = DEFAULT_SIZE) -> torch.Tensor:
     """[N] float64: accumulated blending weight over ``views`` orbit views of ``size`` px."""
     if scene.count == 0:
@@ -24,10 +26,5 @@ def importance(scene: GaussianScene, views: int = DEFAULT_VIEWS, size: int = DEF
     g = scene.activated()
     total = torch.zeros(scene.count, dtype=torch.float64)
     for cam in orbit_views(scene, views, size, size):
-        colors = torch.ones(scene.count, 1, requires_grad=True)
-        viewmats, Ks = camera_tensors([cam], "cpu")
-        out = rasterize(g.means.detach(), g.quats.detach(), g.scales.detach(), g.opacities.detach(), colors,
-                        viewmats, Ks, size, size, sh_degree=None, with_depth=False)  # fmt: skip
-        out.colors.sum().backward()
-        total += colors.grad[:, 0].double()
+        total += contributions(g.means, g.quats, g.scales, g.opacities, cam).weight.cpu()
     return total

@@ -1,0 +1,75 @@
+"""``splatlab distill``: a small student under several teachers (Distilled-3DGS, engine.distill)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from engine.cli.common import EXIT_OK, Command, print_json
+from engine.device import DEVICES, DISTILL
+
+
+def _distill_args(p):
+    p.add_argument("capture", help="capture folder (NeRF-synthetic, instant-ngp or COLMAP)")
+    p.add_argument("-o", "--output", required=True, help="output folder (written when the run completes)")
+    p.add_argument("--teachers", help="trained teachers, comma-separated PLY files or `splatlab train` folders "
+                   "(the first is the standard one the structural loss follows); default: train standard, "
+                   "noise and dropout teachers here")  # fmt: skip
+    p.add_argument("--keep", type=float, default=0.15, help="the student keeps at most this share of the standard "
+                   "teacher's Gaussians (default 0.15)")  # fmt: skip
+    p.add_argument("--iterations", type=int, help=DISTILL.help("steps of each teacher and of the student"))
+    p.add_argument("--max-side", type=int, help="downsample images so their longest side is at most PX "
+                   f"(default {DISTILL.cpu_max_side} on the CPU, full size on CUDA; 0: full size)")  # fmt: skip
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when there is a GPU, else the CPU")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-points", type=int, help="random initial points when the capture has no SfM points")
+    p.add_argument("--l1-target", choices=("gt", "teacher"), default="gt",
+                   help="the distillation L1 compares the student with the photo (gt, default) or the teacher mean")  # fmt: skip
+    p.add_argument("--no-structure", action="store_true", help="leave out the structural loss")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT.partial")
+    p.add_argument("--json", action="store_true", help="print metrics.json's summary as JSON")
+
+
+def _teacher_paths(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    paths = []
+    for item in (t.strip() for t in text.split(",")):
+        if item:  # a train output folder stands for its point_cloud.ply
+            paths.append(os.path.join(item, "point_cloud.ply") if os.path.isdir(item) else item)
+    return paths or None
+
+
+def _distill(args) -> int:
+    from engine import jobs
+    from engine.distill import DistillConfig, distill_job
+    from engine.train.trainer import partial_dir
+
+    iterations = args.iterations if args.iterations is not None else DISTILL.iterations(args.device)
+    max_side = args.max_side if args.max_side is not None else DISTILL.max_side(args.device)
+    cfg = DistillConfig(iterations=iterations, keep=args.keep, max_side=max_side or None, device=args.device,
+                        seed=args.seed, init_points=args.init_points, l1_target=args.l1_target,
+                        structure_weight=0.0 if args.no_structure else 1.0).validate()  # fmt: skip
+    try:
+        result = jobs.run(distill_job(args.capture, args.output, cfg, teachers=_teacher_paths(args.teachers),
+                                      resume=args.resume), desc="distill")  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"splatlab: interrupted; continue with --resume (work kept in {partial_dir(args.output)})", file=sys.stderr)
+        return 130
+    models = result.metrics["models"]
+    if args.json:
+        print_json({"output": result.out_dir, "keep": cfg.keep, "keep_count": result.metrics["keep_count"],
+                    "models": [{k: v for k, v in m.items() if not k.endswith("_per_view")} for m in models]})  # fmt: skip
+        return EXIT_OK
+    standard = models[0]
+    for m in models:
+        name = f"{m['role']} ({m['kind']})" if m["role"] == "teacher" else "student"
+        print(f"{name:<20} {m['count']:>9,} Gaussians ({m['count'] / standard['count']:6.1%})  {m['bytes'] / 1e6:7.2f} MB  "
+              f"PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  {m['render_ms']:.0f} ms/frame", file=sys.stderr)  # fmt: skip
+    print(f"wrote {result.out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "distill": Command("distil a small student from several teachers (Distilled-3DGS)", _distill_args, _distill),
+}
