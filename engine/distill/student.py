@@ -27,7 +27,7 @@ from engine.distill.config import DistillConfig
 from engine.distill.importance import cdf_prune_mask, importance_score, sample_survivors
 from engine.distill.structure import structural_loss
 from engine.distill.teacher_mean import TeacherMeans
-from engine.metrics import ssim_differentiable
+from engine.metrics import l1_ssim_loss, ssim_differentiable
 from engine.train.trainer import Trainer
 
 
@@ -47,7 +47,7 @@ class Student(Trainer):
         if d.distill_weight > 0 and self.teacher_means is not None:
             teacher = self.teacher_means.image(view, image.device)
             target = self.images[view] if d.l1_target == "gt" else teacher
-            term = 0.8 * (image - target).abs().mean() + 0.2 * (1 - ssim_differentiable(image, teacher))
+            term = l1_ssim_loss((image - target).abs().mean(), ssim_differentiable(image, teacher))  # 0.8 L1 + 0.2 (1 - SSIM)
             loss = d.distill_weight * term
         start, end = d.structure_steps
         if d.structure_weight > 0 and self.structure_target is not None and start <= step < end:
