@@ -17,12 +17,14 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 from app import workers
 from app.compress_controller import CompressController
 from app.dialogs import ExportDialog, show_error
+from app.distill_controller import DistillController
 from app.image_controller import ImageController
 from app.documents import Document, Workspace
 from app.panels.camera_panel import CameraPanel
 from app.panels.compare_panel import ComparePanel
 from app.panels.compress_panel import CompressPanel
 from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
+from app.panels.distill_panel import DistillPanel
 from app.panels.image_panel import ImagePanel
 from app.panels.scene_panel import ScenePanel
 from app.panels.train_panel import TrainPanel
@@ -36,7 +38,7 @@ from engine.errors import InputError
 from engine.framing import AXIS_NAMES, axis_label, parse_up
 
 MAX_RECENT = 10
-WINDOW_STATE_VERSION = 1  # bumped when the default dock layout changes (1: Camera moved left)
+WINDOW_STATE_VERSION = 2  # bumped when the default dock layout changes (1: Camera moved left; 2: Distill)
 SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat *.smol);;All files (*)"
 
 
@@ -71,8 +73,10 @@ class MainWindow(QMainWindow):
         self.display_panel = DisplayPanel()
         self.camera_panel = CameraPanel()
         self.compare_panel = ComparePanel(self.workspace)
-        self.train_panel = TrainPanel(cuda=cuda_available())
+        cuda = cuda_available()
+        self.train_panel = TrainPanel(cuda=cuda)
         self.compress_panel = CompressPanel()
+        self.distill_panel = DistillPanel(cuda=cuda)
         self.image_panel = ImagePanel(default_iterations=IMAGE.iterations())  # fewer on the CPU
         self.docks = {}
         for title, widget, area in (
@@ -82,6 +86,7 @@ class MainWindow(QMainWindow):
             ("Compare", self.compare_panel, Qt.LeftDockWidgetArea),
             ("Train", self.train_panel, Qt.RightDockWidgetArea),
             ("Compress", self.compress_panel, Qt.RightDockWidgetArea),
+            ("Distill", self.distill_panel, Qt.RightDockWidgetArea),
             ("Image", self.image_panel, Qt.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
@@ -91,10 +96,12 @@ class MainWindow(QMainWindow):
             self.docks[title] = dock
         self.tabifyDockWidget(self.docks["Display"], self.docks["Train"])
         self.tabifyDockWidget(self.docks["Display"], self.docks["Compress"])
+        self.tabifyDockWidget(self.docks["Display"], self.docks["Distill"])
         self.tabifyDockWidget(self.docks["Display"], self.docks["Image"])
         self.docks["Display"].raise_()
         self.trainer = TrainController(self, self.train_panel)
         self.compressor = CompressController(self, self.compress_panel)
+        self.distiller = DistillController(self, self.distill_panel)
         self.imager = ImageController(self, self.image_panel)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
@@ -113,6 +120,7 @@ class MainWindow(QMainWindow):
         self.act_open = file_menu.addAction("&Open…", self.open_dialog, QKeySequence.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction("Open &Capture Cameras…", self.open_capture_dialog)
+        file_menu.addAction("Open &Distillation Result…", self.distiller.open_result_dialog)
         file_menu.addSeparator()
         self.act_export = file_menu.addAction("&Export…", self.export_dialog, QKeySequence("Ctrl+E"))
         self.act_screenshot = file_menu.addAction("&Screenshot…", self.screenshot_dialog, QKeySequence("F12"))
@@ -342,8 +350,9 @@ class MainWindow(QMainWindow):
 
         def loaded(capture):
             self.set_capture(capture)
-            if not self.train_panel.capture.text().strip():
-                self.train_panel.set_capture_folder(folder)
+            for panel in (self.train_panel, self.distill_panel):
+                if not panel.capture.text().strip():
+                    panel.set_capture_folder(folder)
             self.docks["Camera"].raise_()
             self.statusBar().showMessage(f"{len(capture.frames)} capture cameras from {folder}", 5000)
 
@@ -373,6 +382,18 @@ class MainWindow(QMainWindow):
     def capture(self):
         """The capture whose cameras are shown (opened, or being trained), or None."""
         return self._capture
+
+    def look_through_capture_camera(self, index: int) -> None:
+        """Look exactly through the open capture's camera ``index`` (highlighted among the frusta
+        and selected in the Camera panel's list)."""
+        if self._capture is None or not 0 <= index < len(self._capture.frames):
+            raise IndexError(f"no capture camera {index}")
+        self.viewport.set_camera(self._capture.frames[index].camera)
+        self.viewport.set_highlighted_camera(index)
+        lst = self.camera_panel.capture_list
+        lst.blockSignals(True)
+        lst.setCurrentRow(index)
+        lst.blockSignals(False)
 
     def _highlight_capture_camera(self, cam) -> None:
         index = next((i for i, c in enumerate(self.viewport.capture_cameras) if c is cam), None)
@@ -437,6 +458,7 @@ class MainWindow(QMainWindow):
                                                            capture_cameras=self.act_show_cameras.isChecked())))
         self.trainer.shutdown()  # cancels a running training job and waits for its step to end
         self.compressor.shutdown()  # likewise a compression sweep (its current point)
+        self.distiller.shutdown()  # and a distillation (its current step)
         workers.wait_all(5000)
         self.viewport.release_gl()
         super().closeEvent(event)
