@@ -227,19 +227,33 @@ def test_open_a_finished_result_then_export_or_send_the_student_to_compress(qtbo
         load_report(tmp_path)
 
 
-def test_cancel_leaves_no_output_folder(qtbot, window, tmp_path):
-    out = tmp_path / "cancelled"
-    ev = _start(window, data_path(LEGO), out)
+def _training_progress(qtbot, window):
+    """Wait for a training step of the running job."""
     with qtbot.waitSignal(window.distiller.job.progress, timeout=RUN_TIMEOUT,
-                          check_params_cb=lambda p: bool((p.metrics or {}).get("stage"))):  # fmt: skip
-        pass  # training has begun
-    assert os.path.exists(partial_dir(str(out)))
-    with qtbot.waitSignal(window.distiller.cancelled, timeout=RUN_TIMEOUT):
-        window.distill_panel.cancel_button.click()
+                          check_params_cb=lambda p: "loss" in (p.metrics or {})):  # fmt: skip
+        pass
+
+
+def test_pause_resume_then_cancel_leaves_no_output_folder(qtbot, window, tmp_path):
+    out = tmp_path / "cancelled"
+    panel = window.distill_panel
+    ev = _start(window, data_path(LEGO), out)
+    _training_progress(qtbot, window)
+    assert os.path.exists(partial_dir(str(out))) and panel.pause_button.isEnabled()
+    with qtbot.waitSignal(window.distiller.paused, timeout=RUN_TIMEOUT):
+        panel.pause_button.click()
     qtbot.waitUntil(lambda: not window.distiller.is_running(), timeout=30_000)
-    assert ev.cancelled
+    assert panel.state == "paused" and panel.pause_button.text() == "Resume"
+    assert os.path.isdir(partial_dir(str(out))) and not out.exists()  # kept for Resume
+    panel.pause_button.click()  # Resume: the same run continues from OUT.partial
+    assert window.distiller.job is not None and panel.state == "running"
+    _training_progress(qtbot, window)
+    with qtbot.waitSignal(window.distiller.cancelled, timeout=RUN_TIMEOUT):
+        panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.distiller.is_running(), timeout=30_000)
+    assert ev.cancelled and ev.states[:4] == ["running", "pausing", "paused", "running"]
     assert not out.exists() and not os.path.exists(partial_dir(str(out)))
-    assert window.distill_panel.state == "idle" and window.distill_panel.progress.format() == "cancelled"
+    assert panel.state == "idle" and panel.progress.format() == "cancelled"
     assert not any(d.name.startswith("distilling: ") for d in window.workspace.documents)
     assert not window.errors
 
