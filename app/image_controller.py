@@ -121,7 +121,7 @@ class ImageController(QObject, workers.PanelJob):
     def _decoded(self, out: dict) -> None:
         image, info = out["image"], out["info"]
         text = (f"{os.path.basename(out['path'])}: {info['bytes']:,} bytes = {info['bpp']:.4f} bpp, "
-                f"{info['gaussians']:,} Gaussians")  # fmt: skip
+                f"{info['count']:,} Gaussians")  # fmt: skip
         if out["psnr"] is not None and self.image is not None and self.image.shape == image.shape:
             self.panel.show_decoded(image)
             text += f" · PSNR {out['psnr']:.2f} dB against {os.path.basename(self.path)}"
@@ -211,7 +211,7 @@ class ImageController(QObject, workers.PanelJob):
         self.panel.show_decoded(r.image)
         ms = "" if r.ms_ssim is None else f" · MS-SSIM {r.ms_ssim:.4f}"
         self.panel.show_metrics(f"PSNR {r.psnr:.2f} dB{ms} · {r.bpp:.4f} bpp ({r.bytes:,} bytes; target "
-                                f"{r.target_bpp:g}) · {r.gaussians:,} Gaussians · {r.seconds:.0f} s")  # fmt: skip
+                                f"{r.target_bpp:g}) · {r.count:,} Gaussians · {r.seconds:.0f} s")  # fmt: skip
         ours = {"codec": "smartsplat", "bpp": r.bpp, "psnr": r.psnr, "ms_ssim": r.ms_ssim, "bytes": r.bytes}
         matched = [ours] + [p.summary() for p in out["matched"]]
         self.panel.show_matched(matched)

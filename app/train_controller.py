@@ -262,7 +262,7 @@ class TrainController(QObject, workers.PanelJob):
             return
         m = result.metrics
         text = (f"Done: test PSNR {m.get('psnr', float('nan')):.2f} dB · SSIM {m.get('ssim', float('nan')):.4f} · "
-                f"{int(m.get('num_gaussians', 0)):,} Gaussians · {m.get('seconds', 0):.0f} s training")  # fmt: skip
+                f"{int(m.get('count', 0)):,} Gaussians · {m.get('seconds', 0):.0f} s training")  # fmt: skip
         self.panel.show_result(f"{text}<br>→ {result.out_dir}")
         self._ended("Finished; opening the trained scene…", "done")
         self.window.statusBar().showMessage(text, 15000)

@@ -24,6 +24,7 @@ from engine.image.rasterize import rasterize
 from engine.image.reference import rasterize_dense
 from engine.image.refit import least_squares_colors
 from engine.image.tiles import layout
+from engine.image.train import bits_estimate
 from engine.metrics import psnr
 from tests.conftest import data_path
 
@@ -169,7 +170,21 @@ def test_round_trip_small_image(small_sgi):
     assert result.psnr > psnr(flat, image) + 8  # a real fit, not a flat colour
     assert result.psnr > 26.0
     info = codec.info(path.read_bytes(), str(path))
-    assert info["gaussians"] == result.gaussians and info["bytes"] == size
+    assert info["count"] == result.count and info["bytes"] == size
+
+
+def test_the_size_model_tracks_the_coded_size(small_sgi):
+    """The size model that turns a tile's bit budget into its Gaussian count while training
+    (train.bits_estimate) against the entropy coder's real payload for the Gaussians the file
+    holds: within 25 %. It errs high (13 % on this image; 3-9 % on Kodak photos, see
+    engine.image.train): rate control trims a surplus, a budget left unspent is lost."""
+    _, path, _ = small_sgi
+    header, payloads = codec.unpack(path.read_bytes())
+    _, gaussians = codec.decode_gaussians(path.read_bytes())
+    for tile, payload, g in zip(header.tiles(), payloads, gaussians):
+        estimate = bits_estimate(g.count, float(tile.core_mask().sum()), header.spec)
+        real = 8 * len(payload)
+        assert abs(estimate - real) <= 0.25 * real, (tile.index, g.count, estimate, real)
 
 
 def test_decoding_is_deterministic(small_sgi):

@@ -56,9 +56,9 @@ def test_a_tiny_run_lowers_the_loss_and_raises_test_psnr(tiny_capture, tmp_path)
     out = tmp_path / "out"
     assert sorted(os.listdir(out)) == ["cameras.json", "config.json", "metrics.json", "point_cloud.ply", "train_log.jsonl"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {"psnr", "ssim", "num_gaussians", "seconds"} <= set(metrics)
+    assert {"psnr", "ssim", "count", "seconds"} <= set(metrics)
     scene = io.load(out / "point_cloud.ply")
-    assert scene.count == metrics["num_gaussians"] and scene.sh_degree == 3
+    assert scene.count == metrics["count"] and scene.sh_degree == 3
     cams = json.loads((out / "cameras.json").read_text())
     assert len(cams) == len(tiny_capture.frames) and {"position", "rotation", "fx", "fy"} <= set(cams[0])
     assert not os.path.exists(partial_dir(str(out)))
@@ -148,7 +148,7 @@ def test_mcmc_runs_on_cpu_within_its_budget(tiny_capture, tmp_path):
     cfg = _cfg(60, strategy="mcmc", cap_max=500)
     result = _run(train_job(tiny_capture, str(tmp_path / "mcmc"), cfg))
     assert result.status == "done"
-    assert 400 < result.metrics["num_gaussians"] <= 500
+    assert 400 < result.metrics["count"] <= 500
 
 
 def test_relocation_twin_matches_the_paper_formula():
@@ -240,7 +240,7 @@ def test_cli_train_and_eval(tmp_path):
     r = run("train", str(cap), "-o", str(out), "--iterations", "20", "--max-side", "24", "--init-points", "800", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["num_gaussians"] > 0 and os.path.exists(out / "point_cloud.ply")
+    assert summary["count"] > 0 and os.path.exists(out / "point_cloud.ply")
     r = run("eval", str(out / "point_cloud.ply"), "--capture", str(cap), "--max-side", "24", "--json")
     assert r.returncode == 0, r.stderr
     ev = json.loads(r.stdout)

@@ -282,7 +282,7 @@ class TrainPanel(QWidget):
         self.redraw()
 
     def show_progress(self, p) -> None:
-        """An engine.jobs.Progress: training steps carry loss/psnr/num_gaussians/elapsed; the
+        """An engine.jobs.Progress: training steps carry loss/psnr/count/elapsed; the
         final evaluation's steps count the test views. Cheap: the labels and curves are
         redrawn by a timer."""
         self._last = p
@@ -332,8 +332,8 @@ class TrainPanel(QWidget):
         parts = [f"step {p.step:,}/{p.total:,}", f"loss {m['loss']:.4f}"]
         if "psnr" in m:
             parts.append(f"PSNR {m['psnr']:.2f} dB")
-        if "num_gaussians" in m:
-            parts.append(f"{int(m['num_gaussians']):,} Gaussians")
+        if "count" in m:
+            parts.append(f"{int(m['count']):,} Gaussians")
         parts += [f"elapsed {_duration(elapsed)}", f"ETA {_duration(eta)}"]
         self.status.setText(" · ".join(parts))
 

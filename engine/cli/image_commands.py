@@ -58,7 +58,7 @@ def _image_compress(args) -> int:
     else:
         ms = f", MS-SSIM {result.ms_ssim:.4f}" if result.ms_ssim is not None else ""
         print(f"wrote {args.output}: {result.bytes:,} bytes = {result.bpp:.4f} bpp (target {bpp:g}), "
-              f"{result.gaussians:,} Gaussians in {result.tiles} tile(s); PSNR {result.psnr:.2f} dB{ms}; "
+              f"{result.count:,} Gaussians in {result.tiles} tile(s); PSNR {result.psnr:.2f} dB{ms}; "
               f"{result.seconds:.0f} s", file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
@@ -88,7 +88,7 @@ def image_info(args) -> int:
     else:
         for k, v in (("file", info["path"]), ("format", ".sgi (SmartSplat 2D Gaussians)"),
                      ("size", f"{info['width']}x{info['height']}"), ("bytes", f"{info['bytes']:,}"),
-                     ("bpp", f"{info['bpp']:.4f}"), ("Gaussians", f"{info['gaussians']:,} in {info['tiles']} tile(s)")):  # fmt: skip
+                     ("bpp", f"{info['bpp']:.4f}"), ("Gaussians", f"{info['count']:,} in {info['tiles']} tile(s)")):  # fmt: skip
             print(f"{k:<10} {v}")
     return EXIT_OK
 

@@ -43,7 +43,7 @@ def _train(args) -> int:
     if args.json:
         print_json({k: v for k, v in m.items() if k != "psnr_per_view"} | {"output": result.out_dir})
     else:
-        print(f"test PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  {m['num_gaussians']:,} Gaussians  "
+        print(f"test PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}  {m['count']:,} Gaussians  "
               f"{m['seconds']:.0f} s  -> {result.out_dir}")  # fmt: skip
     return EXIT_OK
 

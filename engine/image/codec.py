@@ -294,4 +294,4 @@ def info(data: bytes, path: str | None = None) -> dict:
     header, gaussians = decode_gaussians(data, path)
     return {"width": header.width, "height": header.height, "bytes": len(data),
             "bpp": len(data) * 8 / (header.width * header.height), "tiles": len(gaussians),
-            "gaussians": sum(g.count for g in gaussians), "meta": json.loads(json.dumps(header.meta()))}  # fmt: skip
+            "count": sum(g.count for g in gaussians), "meta": json.loads(json.dumps(header.meta()))}  # fmt: skip

@@ -106,7 +106,7 @@ class CompressResult:
     width: int
     height: int
     image: np.ndarray  # decoded [H, W, 3] uint8 (what decompress produces)
-    gaussians: int
+    count: int  # Gaussians in the file
     seconds: float
     psnr: float
     ms_ssim: float | None  # None for images of 160 px or less on a side
@@ -124,7 +124,7 @@ class CompressResult:
 
     def summary(self) -> dict:
         return {"output": self.path, "bytes": self.bytes, "bpp": self.bpp, "target_bpp": self.target_bpp,
-                "psnr": self.psnr, "ms_ssim": self.ms_ssim, "gaussians": self.gaussians, "tiles": self.tiles,
+                "psnr": self.psnr, "ms_ssim": self.ms_ssim, "count": self.count, "tiles": self.tiles,
                 "width": self.width, "height": self.height, "iterations": self.iterations,
                 "seconds": self.seconds}  # fmt: skip
 
@@ -285,7 +285,7 @@ class _TileFit:
             cancel.check()
             p.set_lr(_cosine(i, n_float, cfg.lr_final))
             loss, pred = self._step(p, None)
-            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
+            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "count": p.xy.shape[0]}
             yield report(1, metrics, pred)
         self._refit_colors(p, None)
         # quantisation-aware fine-tuning (canonical shapes first: one grid for both scales)
@@ -297,7 +297,7 @@ class _TileFit:
             cancel.check()
             p.set_lr(cfg.qat_lr * _cosine(i, n_qat, cfg.lr_final))
             loss, pred = self._step(p, quant)
-            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "gaussians": p.xy.shape[0]}
+            metrics = {"loss": loss, "psnr": _psnr(pred, self.target), "count": p.xy.shape[0]}
             yield report(1, metrics, pred)
         # encode; while over budget: prune the least energetic Gaussians, fine-tune, re-encode
         fine = max(2, n_qat // 4)
@@ -321,7 +321,7 @@ class _TileFit:
             for _ in range(steps):
                 cancel.check()
                 loss, pred = self._step(p, quant)
-            metrics = {"loss": metrics.get("loss", 0.0), "gaussians": p.xy.shape[0], "pruned": drop}
+            metrics = {"loss": metrics.get("loss", 0.0), "count": p.xy.shape[0], "pruned": drop}
             yield report(0, metrics, None)
         # the decoder's view of this tile, from its own bytes
         dsym, dside = codec.decode_tile(data, self.spec, self.tile)
@@ -401,7 +401,7 @@ def compress_job(image: np.ndarray, cfg: TrainConfig, output: str | None = None,
         payloads.append(data)
         spent += 8 * len(data)
         count += g_dec.count
-        yield Progress(step, steps_total, msg, {"gaussians": count, "kB": sum(map(len, payloads)) / 1000}, None)
+        yield Progress(step, steps_total, msg, {"count": count, "kB": sum(map(len, payloads)) / 1000}, None)
     cancel.check()
     data = codec.pack(header, payloads)
     decoded = codec.to_uint8(canvas)

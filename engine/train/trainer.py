@@ -144,7 +144,7 @@ class Trainer:
         with torch.no_grad():
             mse = torch.mean((img.detach().clamp(0, 1) - gt) ** 2).item()
         return {"loss": float(loss.detach()), "psnr": psnr_from_mse(mse),
-                "num_gaussians": len(self.params["means"]), "elapsed": self.elapsed}  # fmt: skip
+                "count": len(self.params["means"]), "elapsed": self.elapsed}  # fmt: skip
 
     # ------------------------------------------------------------------ results
     def scene(self) -> GaussianScene:
@@ -255,7 +255,7 @@ def train_job(
     """Train, yielding Progress; returns a TrainResult.
 
     Work happens in ``OUT_DIR.partial`` (checkpoints, log). On completion it becomes ``OUT_DIR``
-    with point_cloud.ply, cameras.json, metrics.json (psnr, ssim, num_gaussians, seconds on the
+    with point_cloud.ply, cameras.json, metrics.json (psnr, ssim, count, seconds on the
     test views), config.json and train_log.jsonl. Cancel removes the partial folder; pause (or
     an interrupt) keeps it with a checkpoint that ``resume=True`` continues from.
     ``make_trainer(capture, config, device, init_scene)`` builds the Trainer (default: Trainer;
@@ -309,7 +309,7 @@ def train_job(
         metrics = {
             "psnr": metrics_eval["psnr"],
             "ssim": metrics_eval["ssim"],
-            "num_gaussians": scene.count,
+            "count": scene.count,
             "seconds": trainer.elapsed,
             "iterations": config.iterations,
             "test_views": metrics_eval["views"],

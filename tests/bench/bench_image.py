@@ -94,7 +94,7 @@ def run_kodak(args) -> dict:
             cfg = TrainConfig(bpp=bpp, iterations=args.iterations, seed=args.seed, device=args.device)
             r = jobs.run(compress_job(image, cfg), show=False)
             row = {"smartsplat": {"bytes": r.bytes, "bpp": r.bpp, "psnr": r.psnr, "ms_ssim": r.ms_ssim,
-                                  "gaussians": r.gaussians, "encode_s": r.seconds}}  # fmt: skip
+                                  "count": r.count, "encode_s": r.seconds}}  # fmt: skip
             if image.shape[:2] == (512, 768) and args.decode_runs:
                 row["smartsplat"].update(decode_speed(r.data, args.decode_runs))
             if args.save_decoded:
@@ -187,7 +187,7 @@ def run_tile_test(args) -> dict:
     decode_s = time.perf_counter() - t
     assert np.array_equal(decoded, r.image)
     report = {"image": str(args.tile_image), "width": w, "height": h, "megapixels": w * h / 1e6, "target_bpp": args.tile_bpp,
-              "bpp": r.bpp, "bytes": r.bytes, "psnr": r.psnr, "ms_ssim": r.ms_ssim, "tiles": r.tiles, "gaussians": r.gaussians,
+              "bpp": r.bpp, "bytes": r.bytes, "psnr": r.psnr, "ms_ssim": r.ms_ssim, "tiles": r.tiles, "count": r.count,
               "crop": args.tile_crop, "iterations_per_tile": args.tile_iterations, "encode_s": seconds, "decode_s": decode_s,
               **border_darkening(decoded, image, cfg), "peak_rss_gb": peak_rss_gb(), "machine": machine()}  # fmt: skip
     out = Path(args.out).with_name("bench_image_tiles.json")

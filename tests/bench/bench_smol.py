@@ -56,16 +56,17 @@ def main() -> None:
     def show(p):
         if p.metrics and p.step % 250 == 0:
             last.update(p.metrics)
-            extra = f" rate {p.metrics['bits_per_splat']:.1f} b/splat" if "bits_per_splat" in p.metrics else ""
+            est = p.metrics.get("estimated_bits_per_gaussian")
+            extra = f" rate {est:.1f} b/splat (estimate)" if est is not None else ""
             print(f"step {p.step:>6} {p.message:<12} loss {p.metrics['loss']:.4f} train PSNR {p.metrics['psnr']:.2f} "
-                  f"{p.metrics['num_gaussians']:>7,} splats{extra}  {p.metrics['elapsed']:.0f} s", flush=True)  # fmt: skip
+                  f"{p.metrics['count']:>7,} splats{extra}  {p.metrics['elapsed']:.0f} s", flush=True)  # fmt: skip
 
     s = jobs.run(compress_smol_job(scene, capture, args.out, cfg), show=False, on_progress=show)
     s.update(scene=args.scene, scene_ply_bytes=ply, ratio=ply / s["bytes"], scene_psnr=base["psnr"],
              psnr_loss=base["psnr"] - s["psnr"], scene_count=scene.count)  # fmt: skip
     print(f"\n3DGS scene: {scene.count:,} splats, {ply:,} bytes, test PSNR {base['psnr']:.2f} dB")
     print(f"Smol-GS:    {s['count']:,} splats, {s['bytes']:,} bytes ({s['ratio']:.1f}x smaller, "
-          f"{s['bits_per_splat']:.1f} bits/splat), test PSNR {s['psnr']:.2f} dB (loss {s['psnr_loss']:.2f} dB; "
+          f"{s['bits_per_gaussian']:.1f} bits/splat), test PSNR {s['psnr']:.2f} dB (loss {s['psnr_loss']:.2f} dB; "
           f"SH bake shown in the viewport: {s['psnr_sh_bake']:.2f} dB)")  # fmt: skip
     print(f"training {s['train_s']:.0f} s, encode {s['encode_s']:.2f} s, decode {s['decode_s']:.2f} s")
     print(json.dumps(s))

@@ -66,9 +66,9 @@ def main() -> None:
         r = jobs.run(eval_against_capture(p.preview, capture), show=False)
         eval_seconds += time.perf_counter() - t
         curve.append({"step": p.step, "wall_s": t - t0 - (eval_seconds - (time.perf_counter() - t)),
-                      "train_s": p.metrics["elapsed"], "psnr": r["psnr"], "gaussians": p.metrics["num_gaussians"]})  # fmt: skip
+                      "train_s": p.metrics["elapsed"], "psnr": r["psnr"], "count": p.metrics["count"]})  # fmt: skip
         print(f"step {p.step:>6}  wall {curve[-1]['wall_s']:6.0f} s  test PSNR {r['psnr']:6.2f} dB  "
-              f"{p.metrics['num_gaussians']:>8,} Gaussians", flush=True)  # fmt: skip
+              f"{p.metrics['count']:>8,} Gaussians", flush=True)  # fmt: skip
 
     cfg.snapshot_seconds = 0.0  # a preview every step, so every check has a scene to measure
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +77,7 @@ def main() -> None:
     m = result.metrics
     reached = next((c for c in sorted(curve, key=lambda c: c["step"]) if c["psnr"] >= args.target_db), None)
     print(f"{os.path.basename(path)} at max side {args.max_side}: {args.iterations} iterations, final test PSNR "
-          f"{m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, {m['num_gaussians']:,} Gaussians, training {m['seconds']:.0f} s, "
+          f"{m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, {m['count']:,} Gaussians, training {m['seconds']:.0f} s, "
           f"wall (without the intermediate checks) {wall:.0f} s")  # fmt: skip
     if reached:
         print(f"reached {args.target_db} dB at step {reached['step']} after {reached['wall_s']:.0f} s (wall, from the start)")

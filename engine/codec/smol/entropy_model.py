@@ -68,6 +68,16 @@ def rate_bits(v_hat: Tensor, mu: Tensor, sigma: Tensor, delta: Tensor) -> Tensor
     return -torch.log(p) / LOG2
 
 
+def estimated_rate(context: ContextModel, oct_embed: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    """The training-time rate: ``values`` [N, 11] quantised on the context's steps (straight
+    through) and their estimated bits per splat [N], the term ``lambda_q`` weighs. It estimates
+    the ``coded`` section only (features and scale bounds; not the octree or the networks) and
+    tracks its real size (tests/test_smol.py)."""
+    mu, sigma, delta = context(oct_embed)
+    q = quantise_ste(values, delta)
+    return q, rate_bits(q, mu, sigma, delta).sum(1)
+
+
 def snapped_params(model: ContextModel, oct_embed64: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The coder's (mu, sigma, delta) [N, 11], float64, snapped to a grid (see the docstring).
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.codec.smol.entropy_model import ContextModel, quantise_ste, rate_bits
+from engine.codec.smol.entropy_model import ContextModel, estimated_rate
 from engine.codec.smol.model import FEATURE_DIM, SmolArch, SmolDecoder, code_bits, snap_to_octree
 from engine.codec.smol.representation import SmolScene
 from engine.device import SMOL, resolve_device
@@ -226,10 +226,7 @@ class SmolTrainer:
         """(features, log scale bounds, rate bits per splat or None), quantised when asked."""
         if not quantise:
             return self.features, self.log_s, None
-        mu, sigma, delta = self.context(emb)
-        values = torch.cat([self.features, self.log_s], 1)
-        q = quantise_ste(values, delta)
-        bits = rate_bits(q, mu, sigma, delta).sum(1)
+        q, bits = estimated_rate(self.context, emb, torch.cat([self.features, self.log_s], 1))
         return q[:, :FEATURE_DIM], q[:, FEATURE_DIM:], bits
 
     def fit_to(self, scene: GaussianScene) -> None:
@@ -312,10 +309,10 @@ class SmolTrainer:
         self.elapsed += time.perf_counter() - t0
         with torch.no_grad():
             mse = torch.mean((img.detach().clamp(0, 1) - gt) ** 2).item()
-        m = {"loss": float(loss.detach()), "psnr": psnr_from_mse(mse), "num_gaussians": self.count,
+        m = {"loss": float(loss.detach()), "psnr": psnr_from_mse(mse), "count": self.count,
              "elapsed": self.elapsed}  # fmt: skip
         if bits is not None:
-            m["bits_per_splat"] = float(bits.detach().mean())
+            m["estimated_bits_per_gaussian"] = float(bits.detach().mean())
         return m
 
     @torch.no_grad()
