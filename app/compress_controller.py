@@ -1,6 +1,6 @@
 """Runs compression sweeps for the studio window: the Compress panel -> engine.rd.rd_sweep.
 
-Thin (DESIGN.md): the engine encodes, decodes and measures; this class only runs the sweep
+Thin: the engine encodes, decodes and measures; this class only runs the sweep
 through app.workers, keeps what it yields and shows it:
 
 - "Prepare levels" runs ``rd_sweep`` on the current scene A (its *source*) in a worker. Pass 1

@@ -1,6 +1,6 @@
 """Runs image compression for the studio window: the Image panel -> engine.image.
 
-Thin (DESIGN.md): the engine loads, trains, codes, decodes and measures; this class only runs
+Thin: the engine loads, trains, codes, decodes and measures; this class only runs
 those jobs through app.workers and shows what they yield:
 
 - "Open image…": an image is loaded in a worker (``engine.image.load_image``) and shown on both

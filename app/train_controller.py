@@ -1,6 +1,6 @@
 """Runs training for the studio window: the Train panel's buttons -> engine.train.train_job.
 
-Thin (DESIGN.md): the engine trains; this class only starts, pauses, resumes and cancels the
+Thin: the engine trains; this class only starts, pauses, resumes and cancels the
 job through app.workers and shows what it yields:
 
 - each Progress goes to the panel (labels and curves, redrawn by the panel's timer);

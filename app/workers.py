@@ -1,6 +1,6 @@
 """Run engine work in background QThreads and relay progress, results and errors as signals.
 
-The engine's jobs are generators yielding ``engine.jobs.Progress`` (DESIGN.md, "Jobs"); plain
+The engine's jobs are generators yielding ``engine.jobs.Progress``; plain
 callables work too. ``start(owner, fn)`` runs ``fn(cancel_token)`` in a worker thread; if it
 returns a generator, the worker drives it, emitting ``progress`` for every step. The GUI thread
 only ever receives signals (queued connections), so it never blocks.

@@ -60,12 +60,12 @@ class JobDefaults:
         return f"{what} (default {self.cpu_iterations} on the CPU, {self.cuda_iterations} on CUDA)"
 
 
-# 3DGS (ALGORITHMS.md §5.1): INRIA's 30k steps on CUDA; on the CPU 3000 steps at 200 px (README:
+# 3DGS (arXiv 2308.04079): INRIA's 30k steps on CUDA; on the CPU 3000 steps at 200 px (README:
 # lego reaches 29.5 dB in 1500 steps, about 14 minutes on 2 cores).
 TRAIN = JobDefaults(cpu_iterations=3000, cuda_iterations=30_000, cpu_max_side=200, cuda_max_side=None)
-# Smol-GS (§1): 35k steps in the paper; 3000 on the CPU.
+# Smol-GS (arXiv 2512.00850): 35k steps in the paper; 3000 on the CPU.
 SMOL = JobDefaults(cpu_iterations=3000, cuda_iterations=35_000, cpu_max_side=200, cuda_max_side=None)
-# SmartSplat (§4.5): steps per image tile.
+# SmartSplat (arXiv 2512.20377): steps per image tile.
 IMAGE = JobDefaults(cpu_iterations=500, cuda_iterations=10_000)
-# Distilled-3DGS (§3): every teacher and the student run this many steps.
+# Distilled-3DGS (arXiv 2508.14037): every teacher and the student run this many steps.
 DISTILL = JobDefaults(cpu_iterations=1500, cuda_iterations=30_000, cpu_max_side=200, cuda_max_side=None)

@@ -1,4 +1,4 @@
-"""The one exception type for bad input (DESIGN.md, "Errors").
+"""The one exception type for bad input.
 
 Every reader and every command that is handed a file, folder or value it cannot use raises
 :class:`InputError` with a message that names the file and the problem. The CLI prints that

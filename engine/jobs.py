@@ -1,4 +1,4 @@
-"""Long work as generators (DESIGN.md, "Jobs").
+"""Long work as generators: the one way training, compression, distillation and image coding run.
 
 A job is a generator that yields :class:`Progress` now and then, checks a :class:`CancelToken`,
 and returns its result (``StopIteration.value``). The CLI drives jobs with a tqdm progress bar

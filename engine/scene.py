@@ -1,6 +1,7 @@
 """GaussianScene: a 3D Gaussian splat scene in raw (pre-activation) parameters.
 
-The tensors follow the INRIA 3DGS PLY conventions exactly (ALGORITHMS.md §7.1), so that loading
+The tensors follow the INRIA 3DGS PLY conventions exactly (repo graphdeco-inria/gaussian-splatting,
+scene/gaussian_model.py), so that loading
 and saving a PLY reproduces it bit for bit:
 
 - ``means``           [N, 3]     world positions

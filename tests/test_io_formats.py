@@ -270,7 +270,7 @@ def test_spz_antialiased_flag_round_trips(tmp_path):
 
 
 def test_spz_sh_flip_matches_basis_parity():
-    """SH_FLIP[k] is the sign Y_k picks up under (x, y, z) -> (x, -y, -z), from §6.5's basis."""
+    """SH_FLIP[k] is the sign Y_k picks up under (x, y, z) -> (x, -y, -z), from engine.render.sh's basis."""
     rng = np.random.default_rng(0)
     d = unit(rng.standard_normal((64, 3)))
     x, y, z = d.T

@@ -1,4 +1,4 @@
-"""Occupancy octree of quantised positions (ALGORITHMS.md §1.2; Smol-GS, G-PCC style).
+"""Occupancy octree of quantised positions (Smol-GS, arXiv 2512.00850; G-PCC style).
 
 Positions are quantised to a grid of 2^R cells per axis over the scene box. Starting from the
 root, every occupied cell is split in 8; each split emits one occupancy byte (bit i set when

@@ -1,4 +1,4 @@
-"""2D Gaussian image codec (SmartSplat, ALGORITHMS.md §4) with a real bitstream (``.sgi``).
+"""2D Gaussian image codec (SmartSplat, arXiv 2512.20377) with a real bitstream (``.sgi``).
 
     from engine.image import TrainConfig, compress_job, decompress_job, load_image
     from engine import jobs

@@ -10,7 +10,7 @@ Settings: JPEG with optimised Huffman tables and 4:2:0 chroma; WebP lossy at ``m
 (slowest, best); AVIF (libavif through Pillow) at ``speed=4``, 4:2:0. These are the usual
 "good effort" settings of each library, not its fastest.
 
-Reference figures on Kodak (CompressAI, ALGORITHMS.md §4.9): JPEG 0.221 bpp → 23.78 dB, WebP
+Reference figures on Kodak (CompressAI's published results, results/image/kodak): JPEG 0.221 bpp → 23.78 dB, WebP
 0.234 → 28.33, AV1 intra 0.110 → 27.56.
 """
 

@@ -1,7 +1,7 @@
 """Entropy coding of a tile's integer streams: constriction's ANS coder with compact fitted models.
 
-Like ``engine.codec.entropy`` (fitted categorical models, constriction's ANS; ALGORITHMS.md §4.6:
-"ANS over histograms, which count as side information"), but sized for files of a few kB, where
+Like ``engine.codec.entropy`` (fitted categorical models, constriction's ANS over
+histograms, which count as side information), but sized for files of a few kB, where
 the models are a large share of the file:
 
 - a model is stored as 5 bits per symbol of its range: 0 for an absent symbol, else

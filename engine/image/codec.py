@@ -1,6 +1,6 @@
 """The ``.sgi`` file: quantised, entropy-coded 2D Gaussians in the project's container.
 
-SmartSplat counts Gaussians but writes no file (ALGORITHMS.md §4.6); this is the real codec. A
+SmartSplat (arXiv 2512.20377) counts Gaussians but writes no file; this is the real codec. A
 ``.sgi`` file is the ``.smol`` container (``engine.codec.container``: magic, version, section
 table, a CRC32 per section and over the header) with magic ``b"SGIM"`` and codec id
 ``"smartsplat"``. Its sections:

@@ -1,14 +1,14 @@
-"""2D Gaussians for images (SmartSplat, ALGORITHMS.md §4.1) and the Gaussian budget (§4.3).
+"""2D Gaussians for images (SmartSplat, arXiv 2512.20377) and its Gaussian budget.
 
 A Gaussian has a position, a covariance Σ = R S Sᵀ Rᵀ (two scales and a rotation) and a colour;
-opacity is fixed at 1 and the image is the plain sum of colours (§4.2). Differences from the
+opacity is fixed at 1 and the image is the plain sum of colours (GaussianImage's kernel). Differences from the
 reference parameterisation, chosen for training and for quantisation:
 
 - positions are in pixels of the Gaussian's window (pixel (i, j) has its centre at (i + 0.5,
   j + 0.5)), not in [-1, 1]; the codec quantises them on a sub-pixel grid;
-- scales are stored as logarithms (§4.1 stores |s| in pixels), so they stay positive and the
+- scales are stored as logarithms (SmartSplat stores |s| in pixels), so they stay positive and the
   6-bit shape quantiser is uniform in relative size;
-- the rotation is a raw angle θ in radians (§4.1: θ = sigmoid(r)·2π); :meth:`canonical` folds
+- the rotation is a raw angle θ in radians (SmartSplat: θ = sigmoid(r)·2π); :meth:`canonical` folds
   it into [0, π) with s₁ ≥ s₂, which describes the same ellipse.
 
 Shapes: N Gaussians; ``xy`` [N, 2], ``log_scale`` [N, 2], ``theta`` [N], ``color`` [N, 3].
@@ -24,8 +24,8 @@ from torch import Tensor
 
 from engine.errors import InputError
 
-BITS_PER_GAUSSIAN_NOMINAL = 56  # §4.3 / §4.8: the budget rule N = 3HW / (7 CR) assumes 56 bits
-CUTOFF_SIGMA = math.sqrt(2.0 * math.log(255.0))  # α = exp(-d²/2) >= 1/255  <=>  d <= 3.33 (§4.2)
+BITS_PER_GAUSSIAN_NOMINAL = 56  # SmartSplat's budget rule N = 3HW / (7 CR) assumes 56 bits
+CUTOFF_SIGMA = math.sqrt(2.0 * math.log(255.0))  # α = exp(-d²/2) >= 1/255  <=>  d <= 3.33 (the 1/255 cut)
 MIN_LOG_SCALE = math.log(0.3)  # px; thinner Gaussians fall between pixel centres
 MAX_LOG_SCALE = math.log(64.0)  # px; bounds the rasterizer's patch size
 
@@ -79,12 +79,12 @@ def conic(log_scale: Tensor, theta: Tensor) -> Tensor:
 
 
 def extents(log_scale: Tensor, theta: Tensor) -> Tensor:
-    """Half-extents [N, 2] (x, y) in pixels of the box around the α >= 1/255 ellipse (§4.2)."""
+    """Half-extents [N, 2] (x, y) in pixels of the box around the α >= 1/255 ellipse."""
     sxx, _, syy = covariance(log_scale, theta)
     return CUTOFF_SIGMA * torch.sqrt(torch.stack([sxx, syy], -1))
 
 
-# ---------------------------------------------------------------------------- budget (§4.3)
+# ---------------------------------------------------------------------------- budget (SmartSplat)
 def parse_rate(bpp: float | None = None, ratio: float | None = None, path: str | None = None) -> float:
     """Target bits per pixel from ``--bpp`` or ``--ratio`` (24-bit RGB: bpp = 24 / ratio)."""
     if (bpp is None) == (ratio is None):
@@ -99,10 +99,10 @@ def parse_rate(bpp: float | None = None, ratio: float | None = None, path: str |
 
 
 def nominal_count(width: int, height: int, ratio: float) -> int:
-    """SmartSplat's budget N = ⌊3HW / (7 CR)⌋ (56 bits per Gaussian, no entropy coding; §4.3)."""
+    """SmartSplat's budget N = ⌊3HW / (7 CR)⌋ (56 bits per Gaussian, no entropy coding)."""
     return int(3 * width * height // (7 * ratio))
 
 
 def base_scale(pixels: float, count: int) -> float:
-    """s_base = √(HW / (N π)) / 3 pixels (§4.3): N discs of radius 3 s_base tile the image."""
+    """s_base = √(HW / (N π)) / 3 pixels (SmartSplat): N discs of radius 3 s_base tile the image."""
     return math.sqrt(pixels / (max(count, 1) * math.pi)) / 3.0

@@ -1,4 +1,5 @@
-"""SmartSplat initialisation: where Gaussians start, how large, and with which colour (§4.4).
+"""SmartSplat initialisation: where Gaussians start, how large, and with which colour
+(SmartSplat, arXiv 2512.20377: its three sampling strategies).
 
 A. Gradient-Color Guided Variational Sampling: ⌊0.7 N⌋ pixels drawn without replacement with
    probability ∝ w = 0.9 g/max g + 0.1 v/max v (g: 3×3 Sobel magnitude of the channel mean,
@@ -38,7 +39,7 @@ EXCLUSION_BATCH = 10_000
 
 
 def importance_map(image: Tensor) -> Tensor:
-    """w [H, W] in [0, 1] of one tile (§4.4 A.2-3). image [H, W, 3] in [0, 1]."""
+    """w [H, W] in [0, 1] of one tile (A, steps 2-3). image [H, W, 3] in [0, 1]."""
     gray = image.mean(-1)[None, None]  # [1, 1, H, W]
     sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=image.dtype, device=image.device)
     kernels = torch.stack([sobel_x, sobel_x.t()])[:, None]  # [2, 1, 3, 3]
@@ -53,7 +54,7 @@ def importance_map(image: Tensor) -> Tensor:
 
 
 def _tile_origins(side: int) -> list[int]:
-    """1024-px tiles over one side: ⌈side/1024⌉ tiles stepping (side − 1024)//(n − 1) (§4.4 A.1)."""
+    """1024-px tiles over one side: ⌈side/1024⌉ tiles stepping (side − 1024)//(n − 1) (A, step 1)."""
     n = math.ceil(side / IMPORTANCE_TILE)
     if n <= 1:
         return [0]

@@ -1,4 +1,4 @@
-"""Training loss of SmartSplat: 0.8·L1 + 0.2·(1 − SSIM) (ALGORITHMS.md §4.5), the project's one
+"""Training loss of SmartSplat: 0.8·L1 + 0.2·(1 − SSIM) (SmartSplat, arXiv 2512.20377), the project's one
 photometric loss (``engine.metrics.photometric_loss``) with this module's SSIM.
 
 SSIM uses the usual 11-tap Gaussian window (σ 1.5, K1 0.01, K2 0.03) with "same" zero padding,

@@ -1,14 +1,14 @@
 """Quantisation of 2D Gaussians, with straight-through estimators for quantisation-aware training.
 
-SmartSplat has no codec (ALGORITHMS.md §4.6); this follows GaussianImage's layout (§4.8) with
+SmartSplat (arXiv 2512.20377) has no codec; this follows GaussianImage's layout (arXiv 2403.08551) with
 changes that measured better at Kodak rates:
 
 | attribute | quantiser | symbols |
 |---|---|---|
 | position | fixed point on a 2^-k px grid of the tile's window (k = ``pos_frac_bits``; GaussianImage: FP16) | qx, qy |
-| shape | 6-bit uniform, learned offset β and step s shared by both log-scales (§4.8: learned 6-bit per channel); angle on a fixed 64-step grid over [0, π) | q₁ >= q₂, θ |
+| shape | 6-bit uniform, learned offset β and step s shared by both log-scales (GaussianImage: learned 6-bit per channel); angle on a fixed 64-step grid over [0, π) | q₁ >= q₂, θ |
 | colour (default) | YCoCg, uniform step 2^-``color_bits`` per channel, straight-through | qY, qCo, qCg |
-| colour (``color_bits=0``) | GaussianImage's residual VQ, ``stages`` × ``codes`` RGB codewords (k-means init, Lloyd updates; §4.8) stored as 8-bit values | one index per stage |
+| colour (``color_bits=0``) | GaussianImage's residual VQ, ``stages`` × ``codes`` RGB codewords (k-means init, Lloyd updates) stored as 8-bit values | one index per stage |
 
 Why scalar YCoCg colours by default: on kodim23 at 0.2 bpp (1,808 trained Gaussians, 31.87 dB
 unquantised) 2 × 64 residual VQ lost 1.95 dB for ~10.4 bits per Gaussian plus 384 bytes of
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from engine.image.gaussians import MAX_LOG_SCALE, MIN_LOG_SCALE, Gaussians2D
 
-SHAPE_LEVELS = 64  # 6-bit shape (§4.8)
+SHAPE_LEVELS = 64  # 6-bit shape (GaussianImage's)
 ANGLE_STEP = math.pi / SHAPE_LEVELS  # π/2 is a whole number of steps, so swapping axes stays on the grid
 CODEBOOK_LEVELS = 255  # codewords are stored as 8-bit values within [lo, hi] per stage
 
@@ -153,7 +153,7 @@ class Quantizer:
         lo, hi = max(lo, MIN_LOG_SCALE), min(max(hi, lo + 0.5), MAX_LOG_SCALE)
         self.beta = torch.tensor(lo, device=self.device, requires_grad=True)
         self.step = torch.tensor((hi - lo) / (SHAPE_LEVELS - 1), device=self.device, requires_grad=True)
-        self.opt = torch.optim.Adam([self.beta, self.step], lr=1e-3)  # the learned quantiser (§4.8)
+        self.opt = torch.optim.Adam([self.beta, self.step], lr=1e-3)  # the learned quantiser (GaussianImage's)
         self.color_step = 2.0**-spec.color_bits
         if spec.vq:
             gen = torch.Generator().manual_seed(seed)

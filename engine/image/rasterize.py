@@ -1,4 +1,5 @@
-"""Differentiable 2D Gaussian rasterizer: sum of colours, no alpha (ALGORITHMS.md §4.2).
+"""Differentiable 2D Gaussian rasterizer: sum of colours, no alpha (GaussianImage's kernel,
+arXiv 2403.08551, which SmartSplat, arXiv 2512.20377, uses).
 
 For pixel p (centre at integer + 0.5) and Gaussians n with mean μₙ, conic Σₙ⁻¹ = (a, b, c):
 
@@ -6,7 +7,7 @@ For pixel p (centre at integer + 0.5) and Gaussians n with mean μₙ, conic Σ�
     αₙ(p) = exp(−σₙ(p)),                  skipped when αₙ < 1/255  (σ > ln 255)
     I(p)  = Σₙ cₙ αₙ(p)                   no transmittance, no normalisation, no background
 
-Every Gaussian is summed (the GaussianImage code sums only a tile's first 256: §4.2, item 3).
+Every Gaussian is summed (the GaussianImage code sums only a tile's first 256: its issue #26).
 The caller clamps I to [0, 1].
 
 How it is vectorised (no Python loop per pixel or per Gaussian): the α >= 1/255 region of a

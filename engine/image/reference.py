@@ -1,7 +1,7 @@
 """Dense pure-autograd twin of the 2D rasterizer: every pixel against every Gaussian.
 
 O(H·W·N) memory, for tests on tiny images only. It re-implements the rule of
-``engine.image.rasterize`` (sum of colours, α = exp(−σ) cut below 1/255; ALGORITHMS.md §4.2) with
+``engine.image.rasterize`` (sum of colours, α = exp(−σ) cut below 1/255; the GaussianImage kernel) with
 plain torch ops, so autograd supplies the gradients the hand-written backward must match.
 """
 

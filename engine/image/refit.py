@@ -1,6 +1,6 @@
 """Least-squares colours for fixed Gaussian geometry (conjugate gradients through the rasterizer).
 
-The image is linear in the colours (§4.2: I(p) = Σₙ cₙ αₙ(p), no alpha blending), so once the
+The image is linear in the colours (engine.image.rasterize: I(p) = Σₙ cₙ αₙ(p), no alpha blending), so once the
 positions and shapes are fixed, the colours that minimise the squared error — the PSNR the codec
 is judged by — solve a linear least-squares problem:
 
@@ -10,7 +10,7 @@ is judged by — solve a linear least-squares problem:
 Its normal equations Aᵀ ω² A C = Aᵀ ω R are solved by conjugate gradients, the three channels
 at once (they share A). Each iteration costs one render (A C) and one backward pass of the
 rasterizer (Aᵀ G is the gradient of ⟨A C, G⟩ with respect to C), so no N × N matrix is formed.
-SmartSplat trains the colours with the rest by Adam on L1 + SSIM (§4.5); this solve is the
+SmartSplat trains the colours with the rest by Adam on L1 + SSIM; this solve is the
 project's addition, used once the geometry has settled (``engine.image.train``).
 """
 

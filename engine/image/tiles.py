@@ -22,7 +22,7 @@ elsewhere).
 
 An image no larger than one tile is a single tile with ω = 1 and no band. SmartSplat itself
 keeps one set of Gaussians for the whole image and only tiles the importance sampling at 1024²
-(§4.4 A.1); per-tile windows are what lets a 24 MP image fit in memory and be coded tile by tile.
+(engine.image.init, A); per-tile windows are what lets a 24 MP image fit in memory and be coded tile by tile.
 The weights are computed in float64 NumPy and rounded to float32 once, so the encoder and the
 decoder use the same values on any device.
 """

@@ -4,19 +4,19 @@ Per tile (``engine.image.tiles``), in coding order:
 
 1. Budget: the tile's share of the file's bits (what earlier tiles left unspent or overspent is
    carried over) gives a Gaussian count through a model of the coded size per Gaussian
-   (:func:`bits_estimate`; §4.3's fixed 56 bits per Gaussian is replaced by what the entropy
+   (:func:`bits_estimate`; SmartSplat's fixed 56 bits per Gaussian is replaced by what the entropy
    coder actually spends).
-2. Initialisation A/B/C (§4.4; ``engine.image.init``) over the tile's window, weighted by its
+2. Initialisation A/B/C (SmartSplat's three samplings; ``engine.image.init``) over the tile's window, weighted by its
    blend weight ω.
-3. Training (§4.5): Adam (eps 1e-15), loss 0.8·L1 + 0.2·(1 − SSIM) on B + ω·R + F·I: the
+3. Training (SmartSplat's recipe): Adam (eps 1e-15), loss 0.8·L1 + 0.2·(1 − SSIM) on B + ω·R + F·I: the
    tile's render R under its blend weight ω, the decoded earlier tiles B and the image I standing
    in for the later tiles' share F (``engine.image.tiles``). The loss sees the sum *before* the
    decoder's clamp to [0, 1]: through a clamp, a bright region whose Gaussians overshoot 1 gets
    no gradient and stays blown out (at 0.2 bpp: kodim20 24.47 dB with the clamp in the loss,
    27.72 dB without, its sky had gone white; kodim01 22.20 -> 22.13 dB, kodim12 28.15 -> 27.91
-   dB). §4.5 runs 50 000 steps at constant rates; short runs here use larger rates with a cosine
+   dB). SmartSplat runs 50 000 steps at constant rates; short runs here use larger rates with a cosine
    decay (``TrainConfig``).
-4. Quantisation-aware fine-tuning (§4.6 / §4.8): the last ``qat_fraction`` of the steps render
+4. Quantisation-aware fine-tuning (GaussianImage's, arXiv 2403.08551): the last ``qat_fraction`` of the steps render
    the quantised Gaussians (straight-through estimators; ``engine.image.quantize``). Before it,
    and again on the quantised geometry before every encoding, the colours are replaced by the
    least-squares colours of the geometry (``engine.image.refit``; the image is linear in them).
@@ -69,8 +69,8 @@ class TrainConfig:
     bpp: float
     iterations: int | None = None  # None: engine.device.IMAGE's default for the device
     qat_fraction: float = 0.25
-    ssim_weight: float = SSIM_WEIGHT  # §4.5: 0.8 L1 + 0.2 (1 - SSIM) (engine.metrics.photometric_loss)
-    # §4.5 trains 50k steps at constant rates: position 1e-4 in [-1, 1] units, scale 5e-2 px,
+    ssim_weight: float = SSIM_WEIGHT  # SmartSplat: 0.8 L1 + 0.2 (1 - SSIM) (engine.metrics.photometric_loss)
+    # SmartSplat trains 50k steps at constant rates: position 1e-4 in [-1, 1] units, scale 5e-2 px,
     # rotation 1e-3 on a sigmoid logit, colour 5e-3. These short runs start higher and decay; 3x the
     # earlier 0.05 / 0.02 / 0.02 / 0.01 fitted kodim01 and kodim23 0.6-0.7 dB better after 300 steps
     # at 0.2 bpp (2 dB better after 100).

@@ -1,4 +1,4 @@
-"""Write outputs to a temporary name beside the target, then rename (DESIGN.md, "Jobs").
+"""Write outputs to a temporary name beside the target, then rename.
 
 A cancelled or failed write leaves no half-written file: either the old file stays or the new
 one is complete. ``read_bytes`` is the matching whole-file read, with the project's error.

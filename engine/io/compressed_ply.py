@@ -1,4 +1,5 @@
-"""PlayCanvas compressed PLY (``*.compressed.ply``): read and write (ALGORITHMS.md §7.5).
+"""PlayCanvas compressed PLY (``*.compressed.ply``): read and write (repo playcanvas/splat-transform,
+src/lib/writers/compressed-chunk.ts and write-compressed-ply.ts).
 
 Sources (facts and layouts only): playcanvas/splat-transform ``src/lib/writers/compressed-chunk.ts``,
 ``write-compressed-ply.ts`` and its PLY reader (``decompress-ply.ts`` dequantisation).

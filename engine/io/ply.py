@@ -1,4 +1,4 @@
-"""INRIA 3DGS PLY: read and write (ALGORITHMS.md §7.1).
+"""INRIA 3DGS PLY: read and write (repo graphdeco-inria/gaussian-splatting, scene/gaussian_model.py).
 
 - binary little/big endian and ascii; property order parsed, never assumed;
 - SH degree 0-3 (``f_rest_*`` channel-major: R coefficients 1..15, then G, then B);
@@ -322,7 +322,7 @@ def _scene_from_rows(path, header, v, degree, n_rest, row_chunks, is_2dgs) -> Ga
 
 
 def _antialiased_from_comments(comments: list[str]) -> bool:
-    """ALGORITHMS.md §6.2: 'SplatRenderMode: mip' or 'antialiased 1' marks mip/AA scenes."""
+    """A header comment 'SplatRenderMode: mip' or 'antialiased 1' marks mip/AA scenes."""
     for c in comments:
         low = c.lower().replace(" ", "")
         if low.startswith("splatrendermode:mip") or low == "antialiased1":

@@ -1,4 +1,5 @@
-"""antimatter15 ``.splat``: 32 bytes per splat, no header, no SH (ALGORITHMS.md §7.2).
+"""antimatter15 ``.splat``: 32 bytes per splat, no header, no SH (repo antimatter15/splat,
+convert.py).
 
 Source (layout only): antimatter15/splat ``convert.py`` and the viewer's PLY import in ``main.js``.
 

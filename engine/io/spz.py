@@ -1,7 +1,7 @@
 """Niantic SPZ: read versions 1-4, write version 4 (zstd, default) or 3 (gzip).
 
 Sources (facts and layouts only): nianticlabs/spz ``README.md``, ``src/cc/load-spz.cc``,
-``src/cc/splat-types.h`` and ``extensions/README.md``; ALGORITHMS.md §7.3-7.4.
+``src/cc/splat-types.h`` and ``extensions/README.md``.
 
 File layout
 -----------
@@ -63,15 +63,15 @@ frame F = diag(1, -1, -1) is a rotation by pi about x (det +1), so:
 - a Gaussian rotation R becomes F R F, i.e. the quaternion is conjugated by the pi-rotation
   about x: w and x kept, y and z negated;
 - colour c(d) = sum_k f_k Y_k(d) must be unchanged when evaluated at the flipped direction F d.
-  Every real SH basis function of §6.5 is a polynomial in (x, y, z) whose terms all carry the
+  Every real SH basis function (engine.render.sh) is a polynomial in (x, y, z) whose terms all carry the
   same parity in y and in z, so Y_k(F d) = s_k Y_k(d) with s_k = (-1)^(deg_y + deg_z) of its
-  monomials; hence f'_k = s_k f_k. Reading the §6.5 table:
+  monomials; hence f'_k = s_k f_k. Reading its table:
   band 1: -y, z, -x                                        -> [-, -, +]
   band 2: xy, yz, 2z^2-x^2-y^2, xz, x^2-y^2                -> [-, +, +, -, +]
   band 3: y(3x^2-y^2), xyz, y(4z^2-x^2-y^2), z(2z^2-3x^2-3y^2), x(4z^2-x^2-y^2),
           z(x^2-y^2), x(x^2-3y^2)                          -> [-, +, -, -, +, -, +]
   This matches the reference ``CoordinateConverter.flipSh`` (y, z, x, xy, yz, 1, xz, 1, y, xyz,
-  y, z, x, z, x with x = 1, y = z = -1) and ALGORITHMS.md §7.3. The flip is its own inverse.
+  y, z, x, z, x with x = 1, y = z = -1). The flip is its own inverse.
 
 Error bounds of write -> read against the input scene (what tests/test_io_formats.py asserts)
 ----------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """render(scene, cameras) -> images, alphas, depths and per-Gaussian screen data.
 
-Two backends with the same arguments and the same outputs (DESIGN.md, "Renderer parity"):
+Two backends with the same arguments and the same outputs:
 
 - ``"torch"``: the project's own differentiable tile rasterizer (CPU or any device);
 - ``"gsplat"``: gsplat's CUDA kernels, used on CUDA machines.

@@ -1,4 +1,5 @@
-"""Front-to-back alpha compositing over tile batches, with an analytic backward (3DGS §6).
+"""Front-to-back alpha compositing over tile batches, with an analytic backward
+(3DGS, arXiv 2308.04079 §6).
 
 For a pixel p and the Gaussians l = 1..L covering it, sorted near to far:
 
@@ -235,7 +236,7 @@ def blend_statistics(means2d, conics, opacities, bins: TileBins, width: int, hei
     """Per Gaussian [M], with the forward pass's exact fragments: the blending weight it gives
     (sum over pixels of alpha T, float64), the pixels it reaches (alpha T > 0) and the pixels
     where its weight is the largest of all Gaussians there (Mini-Splatting's accum_weights,
-    area_proj and area_max; ALGORITHMS.md §3.4). A tile's pixels all lie in one batch, so the
+    area_proj and area_max; Mini-Splatting, arXiv 2403.14166 §4). A tile's pixels all lie in one batch, so the
     per-pixel maximum is complete within a batch."""
     m = means2d.shape[0]
     device = means2d.device

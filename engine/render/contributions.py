@@ -1,7 +1,7 @@
 """What each Gaussian contributes to a view: blending weight, pixels reached, pixels it wins.
 
 The statistics behind importance-based pruning (Mini-Splatting, arXiv 2403.14166 §4; used by
-Distilled-3DGS, arXiv 2508.14037 §3.3, ALGORITHMS.md §3.4). Computed by the project's own
+Distilled-3DGS, arXiv 2508.14037 §3.3). Computed by the project's own
 rasterizer with the same fragments as its forward pass, on any device (pure torch).
 """
 

@@ -1,4 +1,4 @@
-"""EWA projection of 3D Gaussians to the image plane (Zwicker et al. 2001; 3DGS §4).
+"""EWA projection of 3D Gaussians to the image plane (Zwicker et al. 2001; 3DGS, arXiv 2308.04079 §4).
 
 Same conventions as gsplat 1.5.3's ``fully_fused_projection`` (OpenCV camera, pixel centres at
 integer + 0.5, the 1.3x-ish guard band clamp before the Jacobian, 0.3 px^2 dilation, opacity-aware
@@ -18,7 +18,7 @@ ALPHA_THRESHOLD = 1.0 / 255.0
 # INRIA's rasterizer clamps at 0.99, but gsplat 1.5.3 hard-codes min(0.999f, ...) in its CUDA
 # kernels (RasterizeToPixels3DGSFwd.cu / Bwd.cu; no argument changes it), so 0.99 is a value the
 # CUDA backend cannot honour. 0.999 is the value both backends can render, which keeps CPU == CUDA
-# by default (DESIGN.md "Renderer parity"). The torch backend honours any other alpha_max (0.99
+# by default (the two backends agree). The torch backend honours any other alpha_max (0.99
 # for INRIA-exact renders); the gsplat backend rejects anything but this value.
 ALPHA_MAX = 0.999
 

@@ -1,5 +1,5 @@
 """Real spherical harmonics up to degree 3, as the INRIA rasterizer evaluates them
-(ALGORITHMS.md §6.5; repo graphdeco-inria/diff-gaussian-rasterization auxiliary.h).
+(repo graphdeco-inria/diff-gaussian-rasterization, cuda_rasterizer/auxiliary.h).
 
 colour = sum_k SH_k(d) * coeff_k + 0.5, clamped at 0, with d the unit vector from the camera
 centre to the Gaussian.

@@ -1,4 +1,4 @@
-"""Tile binning: which Gaussians touch which 16x16 tile, front to back (3DGS §6).
+"""Tile binning: which Gaussians touch which 16x16 tile, front to back (3DGS, arXiv 2308.04079 §6).
 
 Each projected Gaussian covers a rectangle of tiles given by its bounding radius. We emit one
 (tile, Gaussian) pair per covered tile, in depth order, then stable-sort the pairs by tile, so

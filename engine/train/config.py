@@ -1,4 +1,5 @@
-"""Training settings (ALGORITHMS.md §5.1 INRIA recipe; §5.2 gsplat strategies).
+"""Training settings (3DGS, arXiv 2308.04079, as the INRIA code runs it;
+gsplat 1.5.3 strategies).
 
 ``TrainConfig()`` is the full 30k-iteration recipe. For short runs (the CPU), ``for_iterations``
 compresses the densification schedule into the run's length so that growth, pruning, opacity

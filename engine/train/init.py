@@ -1,4 +1,4 @@
-"""Initial Gaussians for training (3DGS §5.1): from SfM points when the capture has them,
+"""Initial Gaussians for training (3DGS, arXiv 2308.04079 §5.1): from SfM points when the capture has them,
 otherwise random points inside the region the cameras look at, coloured from the images."""
 
 from __future__ import annotations

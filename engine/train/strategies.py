@@ -1,4 +1,5 @@
-"""Densification strategies: gsplat's DefaultStrategy and MCMCStrategy (ALGORITHMS.md §5.2),
+"""Densification strategies: gsplat's DefaultStrategy and MCMCStrategy (3DGS as MCMC,
+arXiv 2404.09591),
 behind one small interface, runnable on CPU.
 
 - DefaultStrategy in gsplat 1.5.3 never resets opacities (``step % every == 0 & step > 0`` is

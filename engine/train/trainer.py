@@ -1,4 +1,4 @@
-"""3DGS training over engine.io captures (Kerbl et al. 2023; ALGORITHMS.md §5).
+"""3DGS training over engine.io captures (Kerbl et al. 2023, arXiv 2308.04079).
 
 Recipe: Adam per attribute (INRIA learning rates, position LR decayed log-linearly and scaled by
 the scene extent), loss (1 - l) L1 + l (1 - SSIM) with l = 0.2, SH degree raised stepwise, and

@@ -1,5 +1,5 @@
 """GUI test set-up: a display (Xvfb) is required; the GL surface format is set before pytest-qt
-creates the QApplication (DESIGN.md, "Running headless")."""
+creates the QApplication."""
 
 from __future__ import annotations
 

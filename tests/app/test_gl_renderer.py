@@ -1,5 +1,5 @@
 """The GL viewport renderer on a standalone EGL context (no Qt, no display): parity with the engine
-render (DESIGN.md "Renderer parity": PSNR >= 35 dB), depth sorting, the background sorter, scissor
+render (PSNR >= 35 dB), depth sorting, the background sorter, scissor
 for the A/B split, display modes.
 """
 

@@ -1,4 +1,4 @@
-"""The Smol-GS bitstream (codec id "smol" in the .smol container; ALGORITHMS.md §1.2-1.3).
+"""The Smol-GS bitstream (codec id "smol" in the .smol container; arXiv 2512.00850).
 
 Sections:
     occ     positions: occupancy bytes of the 16-level octree (one model per depth); splats are

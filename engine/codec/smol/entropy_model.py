@@ -1,5 +1,5 @@
 """Learned quantisation and entropy model of the Smol-GS features and scale bounds
-(ALGORITHMS.md §1.3; HAC-style).
+(Smol-GS, arXiv 2512.00850; HAC-style, arXiv 2403.14530).
 
 For every splat a context network gives, per coded channel (8 feature values and 3 log scale
 bounds), a mean mu, a spread sigma and a quantisation step Delta. Values are quantised as

@@ -1,4 +1,4 @@
-"""Smol-GS representation (arXiv 2512.00850; ALGORITHMS.md §1.1).
+"""Smol-GS representation (arXiv 2512.00850).
 
 Per splat: a position x, an abstract feature f (8 values) and a scale bound s (3 values), and no
 SH. Tiny MLPs decode, per view, from the 20-D input [f, MLP_oct(octree code), unit direction from

@@ -1,4 +1,4 @@
-"""Training a Smol-GS scene from a capture (ALGORITHMS.md §1.4), as a job.
+"""Training a Smol-GS scene from a capture (Smol-GS, arXiv 2512.00850), as a job.
 
 The five stages of the paper, as fractions of the run (35k steps there; CPU runs are shorter):
 
@@ -317,7 +317,7 @@ class SmolTrainer:
 
     @torch.no_grad()
     def refine(self, grow: bool) -> None:
-        """Clone-only growth and opacity pruning (§1.4 densify / compact)."""
+        """Clone-only growth and opacity pruning (the paper's densify and compact stages)."""
         seen = self.vis_count > 0
         avg_grad = self.grad_sum / self.vis_count.clamp_min(1)
         mean_opac = self.opac_sum / self.vis_count.clamp_min(1)
