@@ -1,4 +1,4 @@
-"""``splatlab`` command line: thin wrappers over the engine (DESIGN.md, "CLI").
+"""``splatlab`` command line: thin wrappers over the engine, the same jobs the studio runs.
 
 Exit codes: 0 success, 2 bad input (engine.errors.InputError, bad arguments), 1 failure.
 Errors print on one line to stderr; ``--debug`` adds the traceback. ``--json`` output is one
