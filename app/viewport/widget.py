@@ -39,9 +39,10 @@ from app.documents import Document
 from app.viewport.camera_control import CameraController, nearest_splat_on_ray
 from app.viewport.compare_gl import DEFAULT_FULL_SCALE, REDUCE, CompareCompositor, format_psnr, photo_texels
 from app.viewport.frusta import FrustaRenderer, frustum_depth
-from app.viewport.gl_renderer import DisplaySettings, PreparedSplats, SplatRenderer, prepare_splats
+from app.viewport.gl_renderer import DisplaySettings, SplatRenderer, prepare_splats
 from app.viewport.photos import PhotoSet
-from app.viewport.sorting import BackgroundSorter, view_changed_enough
+from app.viewport.slot_state import SlotState
+from app.viewport.sorting import BackgroundSorter
 from engine.camera import Camera
 
 SETTLE_MS = 120  # camera still for this long: sort for the exact view and redraw
@@ -66,22 +67,14 @@ def default_surface_format() -> QSurfaceFormat:
     return fmt
 
 
-class _Slot:
-    """What the viewport holds for one side of the comparison."""
+class _Slot(SlotState):
+    """One side of the comparison: its state (app/viewport/slot_state.py, the hand-offs between
+    preparation, sorting and upload) plus the GL renderer and the sort thread that serve it."""
 
     def __init__(self, name: str):
-        self.name = name
-        self.document: Document | None = None
-        self.scene = None  # the GaussianScene `prepared` was made from (a live job may replace it)
-        self.prepared: PreparedSplats | None = None
-        self.pending_upload = False
+        super().__init__(name)
         self.renderer: SplatRenderer | None = None
-        self.order: np.ndarray | None = None
-        self.order_version = -1  # camera version the uploaded order was sorted for
-        self.pending_order: tuple[np.ndarray, int] | None = None
         self.sorter: BackgroundSorter | None = None
-        self.sorted_camera: Camera | None = None
-        self.prepare_job = None
 
 
 class Viewport(QOpenGLWidget):
@@ -251,12 +244,10 @@ class Viewport(QOpenGLWidget):
         """Show ``doc`` in slot A or B. Preparation runs off the GUI thread; the upload happens
         on it when the data is ready. The previous scene stays visible until then."""
         slot = self.slots[slot_name]
-        slot.document = doc
-        slot.scene = doc.scene if doc is not None else None
-        if slot.prepare_job is not None:
-            slot.prepare_job.cancel()
         if doc is None:
-            slot.prepared, slot.pending_upload, slot.order, slot.pending_order = None, True, None, None
+            superseded = slot.show(None)
+            if superseded is not None:
+                superseded.cancel()
             self._compare_stale()
             self._layout_overlays()
             self.update()
@@ -266,17 +257,13 @@ class Viewport(QOpenGLWidget):
             self.camera_changed.emit()
         scene = doc.scene
         job = workers.start(lambda token: prepare_splats(scene), self)
-        slot.prepare_job = job
+        superseded = slot.show(doc, job)
+        if superseded is not None:
+            superseded.cancel()
 
         def ready(prepared, slot=slot, job=job, doc=doc):
-            if slot.prepare_job is not job or slot.document is not doc:
+            if not slot.prepared_ready(job, doc, prepared):
                 return  # superseded by a newer scene
-            slot.prepare_job = None
-            slot.prepared = prepared
-            slot.pending_upload = True
-            slot.order = None
-            slot.pending_order = None  # a sort of the old scene that was not drawn yet
-            slot.sorted_camera = None
             self._request_sort(slot, force=True)
             self._layout_overlays()
             self.update()
@@ -293,17 +280,12 @@ class Viewport(QOpenGLWidget):
         data = self._photo_data
         if self._photo_index is not None and data is not None and self._photo_uploaded != data[0]:
             return True
-        for slot in self.slots.values():
-            if slot.prepare_job is not None:
-                return True
-            if slot.prepared is not None and (slot.pending_upload or slot.order is None and slot.pending_order is None):
-                return True
-        return False
+        return any(slot.busy() for slot in self.slots.values())
 
     def view_is_exact(self) -> bool:
         """True when every shown scene's order was sorted for the current camera."""
         v = self.controller.version
-        return all(s.prepared is None or s.order_version == v for s in self._visible_slots())
+        return all(s.exact(v) for s in self._visible_slots())
 
     # ------------------------------------------------------------------ sorting
     def _pair(self) -> list:
@@ -333,29 +315,23 @@ class Viewport(QOpenGLWidget):
         return self.controller.camera(max(self.width(), 1), max(self.height(), 1))
 
     def _request_sort(self, slot: _Slot, force: bool = False) -> None:
-        if slot.prepared is None:
-            return
         cam = self.current_camera()
-        if not force and slot.sorted_camera is not None and not view_changed_enough(
-            slot.sorted_camera, cam, scene_scale=slot.prepared.scene_scale
-        ):
+        if not slot.wants_sort(cam, force):
             return
         if slot.sorter is None:
             name = slot.name
             slot.sorter = BackgroundSorter(lambda order, token, sec, name=name: self._sorted.emit(name, order, token, sec))
-        slot.sorted_camera = cam
+        slot.sort_requested(cam)
         slot.sorter.request(slot.prepared.means, cam, self.controller.version)
 
     def _request_exact_sorts(self) -> None:
         for slot in self._visible_slots():
-            if slot.prepared is not None and slot.order_version != self.controller.version:
+            if slot.needs_exact_sort(self.controller.version):
                 self._request_sort(slot, force=True)
 
     def _on_sorted(self, name: str, order, version: int, seconds: float) -> None:
-        slot = self.slots[name]
-        if slot.prepared is None or len(order) != slot.prepared.count:
+        if not self.slots[name].sort_arrived(order, version):
             return  # a sort of a scene that has since been replaced
-        slot.pending_order = (order, version)
         self._sort_ms = seconds * 1000.0
         self.update()
 
@@ -377,9 +353,7 @@ class Viewport(QOpenGLWidget):
         self.ctx = moderngl.create_context()
         for slot in self.slots.values():
             slot.renderer = SplatRenderer(self.ctx)
-            slot.pending_upload = slot.prepared is not None
-            if slot.order is not None and slot.pending_order is None:
-                slot.pending_order = (slot.order, slot.order_version)
+            slot.context_created()
         self.frusta = FrustaRenderer(self.ctx)
         self._frusta_pending = True
         self.compositor = CompareCompositor(self.ctx)
@@ -394,22 +368,18 @@ class Viewport(QOpenGLWidget):
         self.controller.resize(w, h)
         target = self.ctx.detect_framebuffer(self.defaultFramebufferObject())
         for slot in self.slots.values():
-            if slot.pending_upload and slot.renderer is not None:
+            if slot.renderer is None:
+                continue
+            if slot.take_upload():
                 slot.renderer.set_splats(slot.prepared)
-                slot.pending_upload = False
-                slot.order_version = -1
-                if slot.prepared is None:
-                    slot.order = None
                 self._content_version += 1
                 self.scene_ready.emit(slot.name)
-            if slot.pending_order is not None and slot.renderer is not None and slot.prepared is not None:
-                order, version = slot.pending_order
-                slot.pending_order = None
+            order = slot.take_order()
+            if order is not None:
                 slot.renderer.set_order(order)
-                slot.order, slot.order_version = order, version
         self._upload_photo()
         cam = self.controller.camera(w, h)
-        shown = [s for s in self._sides() if s is PHOTO or (s.prepared is not None and s.order is not None)]
+        shown = [s for s in self._sides() if s is PHOTO or s.drawable]
         target.use()
         if not shown:
             r, g, b = self.settings.background
