@@ -60,8 +60,8 @@ class JobDefaults:
         return f"{what} (default {self.cpu_iterations} on the CPU, {self.cuda_iterations} on CUDA)"
 
 
-# 3DGS (arXiv 2308.04079): INRIA's 30k steps on CUDA; on the CPU 3000 steps at 200 px (README:
-# lego reaches 29.5 dB in 1500 steps, about 14 minutes on 2 cores).
+# 3DGS (arXiv 2308.04079): INRIA's 30k steps on CUDA; on the CPU 3000 steps at 200 px (README,
+# Benchmarks, "Training").
 TRAIN = JobDefaults(cpu_iterations=3000, cuda_iterations=30_000, cpu_max_side=200, cuda_max_side=None)
 # Smol-GS (arXiv 2512.00850): 35k steps in the paper; 3000 on the CPU.
 SMOL = JobDefaults(cpu_iterations=3000, cuda_iterations=35_000, cpu_max_side=200, cuda_max_side=None)

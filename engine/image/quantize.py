@@ -10,10 +10,9 @@ changes that measured better at Kodak rates:
 | colour (default) | YCoCg, uniform step 2^-``color_bits`` per channel, straight-through | qY, qCo, qCg |
 | colour (``color_bits=0``) | GaussianImage's residual VQ, ``stages`` × ``codes`` RGB codewords (k-means init, Lloyd updates) stored as 8-bit values | one index per stage |
 
-Why scalar YCoCg colours by default: on kodim23 at 0.2 bpp (1,808 trained Gaussians, 31.87 dB
-unquantised) 2 × 64 residual VQ lost 1.95 dB for ~10.4 bits per Gaussian plus 384 bytes of
-codebooks; YCoCg at 1/64 lost 0.52 dB for ~13.8 bits (exp-Golomb coded) and no codebooks, and a
-uniform grid trains well with straight-through rounding, where the codebooks keep moving.
+Why scalar YCoCg colours by default: at Kodak rates they lose less PSNR than the residual VQ for
+a few more bits per Gaussian and no codebooks (README, Benchmarks, "Design measurements"), and a uniform grid trains well
+with straight-through rounding, where the codebooks keep moving.
 
 Every dequantised value is computed by :func:`dequantize` from the integer symbols and the side
 information, on the encoder and the decoder alike, so both see the same Gaussians.

@@ -17,8 +17,7 @@ itself (as if later tiles were exact). In a band towards a later tile, R_t there
 image, and the later tile fits what is left; in a band towards an earlier tile it corrects the
 earlier tile's error with a weight that fades to zero at the window's edge. An earlier version
 cut each tile's render at a hard window edge: the next tile then had to draw a step there, which
-2D Gaussians cannot, and the borders showed as lines (measured ~19 dB in the band against 30 dB
-elsewhere).
+2D Gaussians cannot, and the borders showed as lines (README, Benchmarks, "Design measurements").
 
 An image no larger than one tile is a single tile with ω = 1 and no band. SmartSplat itself
 keeps one set of Gaussians for the whole image and only tiles the importance sampling at 1024²

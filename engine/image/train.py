@@ -12,23 +12,19 @@ Per tile (``engine.image.tiles``), in coding order:
    tile's render R under its blend weight ω, the decoded earlier tiles B and the image I standing
    in for the later tiles' share F (``engine.image.tiles``). The loss sees the sum *before* the
    decoder's clamp to [0, 1]: through a clamp, a bright region whose Gaussians overshoot 1 gets
-   no gradient and stays blown out (at 0.2 bpp: kodim20 24.47 dB with the clamp in the loss,
-   27.72 dB without, its sky had gone white; kodim01 22.20 -> 22.13 dB, kodim12 28.15 -> 27.91
-   dB). SmartSplat runs 50 000 steps at constant rates; short runs here use larger rates with a cosine
-   decay (``TrainConfig``).
+   no gradient and stays blown out (measured: README, Benchmarks, "Design measurements"). SmartSplat runs 50 000 steps at
+   constant rates; short runs here use larger rates with a cosine decay (``TrainConfig``).
 4. Quantisation-aware fine-tuning (GaussianImage's, arXiv 2403.08551): the last ``qat_fraction`` of the steps render
    the quantised Gaussians (straight-through estimators; ``engine.image.quantize``). Before it,
    and again on the quantised geometry before every encoding, the colours are replaced by the
    least-squares colours of the geometry (``engine.image.refit``; the image is linear in them).
-   Quantising the shapes costs more PSNR than the L1 + SSIM fine-tuning wins back (kodim12 at
-   0.2 bpp: 30.16 dB trained, 28.94 dB with every attribute quantised, 27.91 dB after QAT); the
-   solve recovers it: kodim12 27.91 -> 29.72 dB, kodim20 27.72 -> 28.35, kodim01 22.13 -> 22.56
-   (Kodak mean at 0.2 bpp 25.46 -> 26.36 dB with the change of step 1; README Benchmarks).
+   Quantising the shapes costs more PSNR than the L1 + SSIM fine-tuning wins back; the solve
+   recovers it (README, Benchmarks, "Design measurements").
 5. Encoding, then rate control: while the tile's bytes exceed its budget, the Gaussians with the
    least energy (|c|·s₁s₂) are dropped, the rest fine-tuned briefly (colours re-solved), and the
    tile re-encoded. The count of step 1 aims 6 % over the budget: the size model overestimates
-   many photos (aiming 3 % over, Kodak files landed 0–6 % under 0.2 bpp), and a surplus trimmed
-   by rate control costs less than a budget left unspent.
+   many photos (README, Benchmarks, "Design measurements"), and a surplus trimmed by rate control costs less than a budget left
+   unspent.
 6. The tile is decoded from its own bytes and added to the canvas, the background of the tiles
    that follow; the file's reconstruction is exactly what the decoder will produce.
 
@@ -71,9 +67,8 @@ class TrainConfig:
     qat_fraction: float = 0.25
     ssim_weight: float = SSIM_WEIGHT  # SmartSplat: 0.8 L1 + 0.2 (1 - SSIM) (engine.metrics.photometric_loss)
     # SmartSplat trains 50k steps at constant rates: position 1e-4 in [-1, 1] units, scale 5e-2 px,
-    # rotation 1e-3 on a sigmoid logit, colour 5e-3. These short runs start higher and decay; 3x the
-    # earlier 0.05 / 0.02 / 0.02 / 0.01 fitted kodim01 and kodim23 0.6-0.7 dB better after 300 steps
-    # at 0.2 bpp (2 dB better after 100).
+    # rotation 1e-3 on a sigmoid logit, colour 5e-3. These short runs start higher and decay
+    # (the rates below against 3x smaller ones: README, Benchmarks, "Design measurements").
     lr_xy: float = 0.15  # px per step
     lr_scale: float = 0.06  # log-scale per step
     lr_theta: float = 0.06  # rad per step
