@@ -30,6 +30,7 @@ import torch
 
 from engine.device import resolve_device
 from engine.distill.config import DistillConfig
+from engine.distill.report import FORMAT
 from engine.distill.student import student_factory
 from engine.distill.teacher_mean import teacher_means_job
 from engine.distill.teachers import teacher_factory
@@ -38,7 +39,6 @@ from engine.io.captures import Capture, load_capture
 from engine.jobs import CancelToken, Job, Progress
 from engine.scene import GaussianScene
 
-FORMAT = "splatlab.distill/1"
 MIN_TEACHER_PSNR = 14.0  # a given teacher scoring below this on the training photos is from elsewhere
 RENDER_REPEATS = 3
 

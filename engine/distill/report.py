@@ -14,7 +14,7 @@ import os
 
 from engine.errors import InputError
 
-FORMAT = "splatlab.distill/1"  # engine.distill.job.FORMAT (not imported: that module pulls in torch)
+FORMAT = "splatlab.distill/1"  # the format engine.distill.job writes
 METRICS = "metrics.json"
 MODEL_KEYS = ("role", "kind", "path", "count", "bytes", "render_ms", "psnr", "ssim", "psnr_per_view", "ssim_per_view")
 
