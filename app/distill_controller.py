@@ -1,6 +1,6 @@
 """Runs distillations for the studio window: the Distill panel -> engine.distill.distill_job.
 
-Thin (DESIGN.md): the engine trains the teachers and the student and measures them; this class
+Thin (no algorithms here): the engine trains the teachers and the student and measures them; this class
 only starts, pauses, resumes and cancels the job through app.workers and shows what it yields:
 
 - each Progress goes to the panel (stage, step, loss, PSNR, Gaussians; redrawn by its timer);

@@ -1,6 +1,6 @@
 """The studio window: viewport in the centre, dockable panels, menus, status bar.
 
-Thin by design (DESIGN.md): every action calls the engine through app.workers or the viewport.
+Thin by design (no algorithms here): every action calls the engine through app.workers or the viewport.
 Errors show in a dialog and the open scene stays open.
 """
 
@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtGui import QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from app import workers
 from app.compress_controller import CompressController
@@ -201,7 +201,8 @@ class MainWindow(QMainWindow):
 
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("Controls", self._show_controls)
-        help_menu.addAction("About SplatLab", lambda: QMessageBox.about(self, "SplatLab", "SplatLab — a studio for compact Gaussian splats."))
+        about = "SplatLab — a studio for compact Gaussian splats."
+        help_menu.addAction("About SplatLab", lambda: QMessageBox.about(self, "SplatLab", about))
 
     def _connect(self) -> None:
         self.workspace.subscribe(self._workspace_changed)

@@ -1,4 +1,4 @@
-"""The viewport's OpenGL splat renderer (ALGORITHMS.md §6), matching ``engine.render.render``.
+"""The viewport's OpenGL splat renderer (EWA splatting as in 3DGS, arXiv 2308.04079 §4), matching ``engine.render.render``.
 
 No Qt here: it draws with any moderngl context, a QOpenGLWidget's or a standalone EGL one.
 
@@ -105,7 +105,7 @@ def _pack_geom(means: np.ndarray, opac: np.ndarray, cov: np.ndarray) -> np.ndarr
 
 @torch.no_grad()
 def prepare_splats(scene: GaussianScene) -> PreparedSplats:
-    """Activate and pack a scene for upload (ALGORITHMS.md §6.1). Pure numpy/torch: thread-safe."""
+    """Activate and pack a scene for upload. Pure numpy/torch: thread-safe."""
     g = scene.detach().to("cpu").activated()
     means = g.means.float().contiguous()
     cov = covariance_3d(g.quats.float(), g.scales.float())  # [N, 3, 3], the engine's own formula
@@ -206,7 +206,7 @@ def _intersect(scissor, area: tuple[int, int, int, int]) -> tuple[int, int, int,
 
 
 class SplatRenderer:
-    """Draws prepared splats with a moderngl context (ALGORITHMS.md §6). Create, use and release
+    """Draws prepared splats with a moderngl context. Create, use and release
     it on the thread where ``ctx`` is current (Qt: inside initializeGL/paintGL, or after
     makeCurrent()). One renderer holds one scene; an A/B view uses two on one context."""
 

@@ -1,4 +1,4 @@
-"""Depth sorting for the GL splat renderer (ALGORITHMS.md §6.4): near-to-far order by camera-space
+"""Depth sorting for the GL splat renderer (3DGS arXiv 2308.04079 §6): near-to-far order by camera-space
 z (the engine's sort key), computed off the GUI thread.
 
 ``depth_order`` maps each depth to a 16-bit integer key and uses NumPy's stable argsort, which is a
@@ -69,7 +69,7 @@ def depth_keys(z: np.ndarray, near: float = NEAR_PLANE) -> np.ndarray:
 
 
 def depth_order(means: np.ndarray, camera: Camera) -> np.ndarray:
-    """uint32 [N] splat indices sorted near to far by camera-space z (ALGORITHMS.md §6.4)."""
+    """uint32 [N] splat indices sorted near to far by camera-space z."""
     keys = depth_keys(view_depths(means, camera))
     return np.argsort(keys, kind="stable").astype(np.uint32, copy=False)
 

@@ -1,6 +1,6 @@
 """How much each Gaussian contributes to renders: the blending weight sum_pixels alpha T it
 gives a set of orbit views (LightGaussian arXiv 2311.17245 §3.2 / Mini-Splatting arXiv
-2403.14166 §4.2 importance; ALGORITHMS.md §3.4). Ladder levels 4-8 prune by it.
+2403.14166 §4.2 importance). Ladder levels 4-8 prune by it.
 
 The weights come from engine.render.contributions, the renderer's own fragments; engine.distill
 sums the same statistics over a capture's training views instead.

@@ -1,4 +1,4 @@
-"""Distilled-3DGS (arXiv 2508.14037; ALGORITHMS.md §3): several teachers guide a pruned student.
+"""Distilled-3DGS (arXiv 2508.14037): several teachers guide a pruned student.
 
 - ``config``       DistillConfig and the paper's schedule as fractions of the run
 - ``teachers``     the noise-augmented and dropout teachers (Trainer subclasses)

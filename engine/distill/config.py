@@ -1,4 +1,4 @@
-"""Distillation settings (Distilled-3DGS, arXiv 2508.14037; ALGORITHMS.md §3).
+"""Distillation settings (Distilled-3DGS, arXiv 2508.14037; the released code lt-xiang/Distilled-3DGS).
 
 One schedule for every run length: the paper's 30k-step events are fractions of ``iterations``
 (teacher noise and dropout at 16k..24k, the student's sampling prune at 15k where densification

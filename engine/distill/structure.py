@@ -1,5 +1,5 @@
 """Structural similarity loss between two point sets (Distilled-3DGS, arXiv 2508.14037 §3.3;
-the released code's definition, ALGORITHMS.md §3.5).
+the released code's definition in lt-xiang/Distilled-3DGS).
 
 Both sets are binned softly into a G^3 grid over the box holding both (plus a margin): each
 point adds exp(-(u - g)^2 / (2 sigma^2)) to bin g of each axis, u being its coordinate in voxel

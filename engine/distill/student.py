@@ -1,5 +1,5 @@
 """The Distilled-3DGS student (arXiv 2508.14037 §3.3-3.6; the released code's schedule,
-ALGORITHMS.md §3.3), a Trainer subclass using its hooks.
+lt-xiang/Distilled-3DGS), a Trainer subclass using its hooks.
 
 It trains from the capture like a teacher (INRIA densification until 15k, but no opacity reset),
 and on top of the photometric loss against the photo:

@@ -1,4 +1,4 @@
-"""The aggregated teacher image per training view (ALGORITHMS.md §3.2 "Aggregation").
+"""The aggregated teacher image per training view (Distilled-3DGS, arXiv 2508.14037 §3.2).
 
 The teachers are frozen and the poses fixed, so the pixel mean of their renders (each clamped to
 [0, 1]) is computed once per view and kept as uint8: 3 bytes a pixel, 43 views of 200x200 in

@@ -1,5 +1,5 @@
 """The two regularised teachers of Distilled-3DGS (arXiv 2508.14037 §3.2; the released code's
-schedule and magnitudes, ALGORITHMS.md §3.2), as Trainer subclasses using its hooks. The
+schedule and magnitudes in lt-xiang/Distilled-3DGS), as Trainer subclasses using its hooks. The
 standard teacher is the plain engine.train.Trainer.
 
 Events happen at the steps of 16k, 17k, ..., 24k of a 30k run (DistillConfig.event_steps).
