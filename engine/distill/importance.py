@@ -1,4 +1,5 @@
-"""Importance of each Gaussian over the training views, and pruning by it (Mini-Splatting arXiv 2403.14166 §4.2, as Distilled-3DGS arXiv 2508.14037 §3.3 uses it).
+"""Importance of each Gaussian over the training views, and pruning by it (Mini-Splatting
+arXiv 2403.14166 §4.2, as Distilled-3DGS arXiv 2508.14037 §3.3 uses it).
 
 indoor:  sum over views of the blending weight (sum_pixels alpha T);
 outdoor: sum over the views where it wins a pixel of weight / pixels reached.
