@@ -1,6 +1,7 @@
 """Runs distillations for the studio window: the Distill panel -> engine.distill.distill_job.
 
 Thin (no algorithms here): the engine trains the teachers and the student and measures them; this class
+(an app.job_controller.PreviewJobController, which holds what it shares with the Train controller)
 only starts, pauses, resumes and cancels the job through app.workers and shows what it yields:
 
 - each Progress goes to the panel (stage, step, loss, PSNR, Gaussians; redrawn by its timer);
@@ -22,26 +23,21 @@ only starts, pauses, resumes and cancels the job through app.workers and shows w
 from __future__ import annotations
 
 import os
-import shutil
-import time
 
-import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog
 
 from app import workers
 from app.documents import Document
+from app.job_controller import PreviewJobController, capture_then
 from engine.distill import DistillConfig, distill_job
 from engine.distill.report import load_report
 from engine.errors import InputError
 from engine.framing import cameras_beside
 from engine.io.captures import Capture, load_capture
-from engine.jobs import CancelToken, Progress
+from engine.jobs import CancelToken
 from engine.scene import GaussianScene
-from engine.train.trainer import partial_dir
 
-PREVIEW_MIN_S = 2.0  # at most one preview upload this often
-SHUTDOWN_WAIT_MS = 120_000  # closing the window waits this long for the current step to end
 PREVIEW_PREFIX = "distilling: "
 
 
@@ -64,16 +60,8 @@ def teacher_files(paths: list[str] | None) -> list[str] | None:
 
 def _distill_job(capture, out_dir: str, cfg: DistillConfig, teachers, pause: CancelToken, resume: bool):
     """The worker's job: load the capture (yielded first, so its cameras can be drawn), then distil."""
-
-    def job(cancel: CancelToken):
-        cap = capture
-        if not isinstance(cap, Capture):
-            cap = load_capture(cap, max_side=cfg.max_side)
-            yield Progress(0, 1, "capture loaded", {}, cap)
-        cancel.check()
-        return (yield from distill_job(cap, out_dir, cfg, teachers=teachers, cancel=cancel, pause=pause, resume=resume))
-
-    return job
+    return capture_then(capture, cfg.max_side, 1, lambda cap, cancel: distill_job(
+        cap, out_dir, cfg, teachers=teachers, cancel=cancel, pause=pause, resume=resume))  # fmt: skip
 
 
 def _load_models(report: dict, known: dict, capture: Capture | None):
@@ -97,7 +85,7 @@ def _load_models(report: dict, known: dict, capture: Capture | None):
     return job
 
 
-class DistillController(QObject, workers.PanelJob):
+class DistillController(PreviewJobController):
     state_changed = Signal(str)  # the panel's states: idle running pausing paused evaluating cancelling
     preview_shown = Signal(object)  # the preview Document, after a preview replaced its scene
     paused = Signal(object)  # DistillResult (status "paused")
@@ -107,33 +95,22 @@ class DistillController(QObject, workers.PanelJob):
     failed = Signal(str)
     view_shown = Signal(int)  # position in the report's test views the camera now looks through
 
+    START_ERROR = "Cannot start the distillation"
+    FAILED_MESSAGE = "The distillation stopped with an error."
+    FAILED_TITLE = "Distillation failed"
+    REPLACE_QUESTION = "{out_dir} already exists. The distillation replaces it when it completes. Continue?"
+    RESUME_TITLE = "Resume distillation?"
+    RESUME_QUESTION = "An interrupted distillation of {out_dir} was kept. Resume it, or start again?"
+
     def __init__(self, window, panel, dock_name: str = "Distill"):
-        super().__init__(window)
-        self.window = window
-        self.panel = panel
+        super().__init__(window, panel)
         self.dock_name = dock_name
-        self.job = None  # the running JobHandle (distillation)
         self.loader = None  # the JobHandle loading a result's scenes
-        self.document: Document | None = None  # the live preview
-        self.capture: Capture | None = None
         self.config: DistillConfig | None = None
         self.teachers: list[str] | None = None
-        self.out_dir: str | None = None
-        self.result = None
         self.report: dict | None = None
         self.scenes: dict[str, GaussianScene] = {}  # the report's model files -> scenes
         self.documents: dict[str, Document] = {}  # the report's model files -> their Documents
-        self._pause = CancelToken()
-        self._cancel_requested = False
-        self._previous_a: Document | None = None
-        self._pending_preview: tuple[GaussianScene, str] | None = None
-        self._last_preview = -1e9
-        self._preview_timer = QTimer(self, singleShot=True, timeout=self._apply_preview)
-        panel.start_requested.connect(self.start)
-        panel.pause_requested.connect(self.pause)
-        panel.resume_requested.connect(self.resume)
-        panel.cancel_requested.connect(self.cancel)
-        panel.capture_chosen.connect(window.open_capture)
         panel.open_result_requested.connect(self.open_result_dialog)
         panel.compare_requested.connect(self.compare)
         panel.export_requested.connect(self.export_student)
@@ -141,180 +118,53 @@ class DistillController(QObject, workers.PanelJob):
         panel.view_chosen.connect(self.look_at_view)
 
     # ------------------------------------------------------------------ questions (tests replace these)
-    def confirm_replace(self, out_dir: str) -> bool:
-        return QMessageBox.question(
-            self.window, "Replace folder?",
-            f"{out_dir} already exists. The distillation replaces it when it completes. Continue?",
-        ) == QMessageBox.Yes  # fmt: skip
-
-    def ask_resume(self, out_dir: str) -> str:
-        """"resume" | "restart" | "cancel" for an interrupted run left in OUT.partial."""
-        box = QMessageBox(QMessageBox.Question, "Resume distillation?",
-                          f"An interrupted distillation of {out_dir} was kept. Resume it, or start again?",
-                          parent=self.window)  # fmt: skip
-        resume = box.addButton("Resume", QMessageBox.AcceptRole)
-        restart = box.addButton("Start again", QMessageBox.DestructiveRole)
-        box.addButton(QMessageBox.Cancel)
-        box.exec()
-        return "resume" if box.clickedButton() is resume else "restart" if box.clickedButton() is restart else "cancel"
-
     def ask_result_folder(self) -> str:
         start = self.window.qsettings.value("lastDir", os.getcwd())
         return QFileDialog.getExistingDirectory(self.window, "Open a distillation's output folder", start)
 
-    # ------------------------------------------------------------------ commands
-    def start(self, settings: dict | None = None) -> None:
-        """Start a fresh run with the panel's settings (or ``settings``)."""
-        if self.job is not None:
-            return
-        settings = settings or self.panel.settings()
-        title = "Cannot start the distillation"
-        if not settings.get("capture"):
-            self.window.report_error(title, "choose a capture folder first")
-            return
-        try:
-            cfg = make_config(settings)
-        except InputError as e:
-            self.window.report_error(title, str(e))
-            return
+    # ------------------------------------------------------------------ the job (PreviewJobController's hooks)
+    def _config(self, settings: dict) -> DistillConfig:
+        return make_config(settings)
+
+    def _settings_problem(self, settings: dict) -> str | None:
         teachers = teacher_files(settings.get("teachers"))
         if settings.get("teachers") is not None and not teachers:
-            self.window.report_error(title, "add at least one trained teacher, or let SplatLab train them")
-            return
+            return "add at least one trained teacher, or let SplatLab train them"
         for t in teachers or []:
             if not os.path.isfile(t):
-                self.window.report_error(title, f"{t}: no such teacher file")
-                return
-        out_dir = os.path.abspath(settings["output"])
-        capture = os.path.abspath(settings["capture"])
-        if out_dir == capture or capture.startswith(out_dir + os.sep):
-            self.window.report_error(title, f"{out_dir}: the output folder must not hold the capture")
-            return
-        resume = False
-        if os.path.isdir(partial_dir(out_dir)):
-            answer = self.ask_resume(out_dir)
-            if answer == "cancel":
-                return
-            resume = answer == "resume"
-        if not resume and os.path.isdir(out_dir) and os.listdir(out_dir) and not self.confirm_replace(out_dir):
-            return
-        if self.document is not None:  # a paused run started again: its preview goes
-            self._close_preview_document()
-        self.config, self.teachers, self.out_dir, self.capture, self.result = cfg, teachers, out_dir, None, None
+                return f"{t}: no such teacher file"
+        return None
+
+    def _settings_accepted(self, settings: dict) -> None:
+        self.teachers = teacher_files(settings.get("teachers"))
+
+    def _reset_panel(self) -> None:
         self.panel.reset_progress()
-        self.panel.show_message(f"Loading {capture}…")
-        self._run(capture, resume)
 
-    def pause(self) -> None:
-        if self.job is not None and self.state == "running":
-            self._pause.cancel()
-            self.panel.show_message("Pausing after this step…")
-            self._set_state("pausing")
+    def _job(self, capture, resume: bool):
+        return _distill_job(capture, self.out_dir, self.config, self.teachers, self._pause, resume)
 
-    def resume(self) -> None:
-        if self.job is None and self.state == "paused" and self.config is not None:
-            self.panel.show_message("Resuming…")
-            self._run(self.capture if self.capture is not None else self.panel.settings()["capture"], True)
+    def _jobs(self) -> tuple:
+        return (self.job, self.loader)
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self._cancel_requested = True
-            self.job.cancel()
-            self.panel.show_message("Cancelling…")
-            self._set_state("cancelling")
-        elif self.state == "paused":  # no job: the paused run's folder is all there is
-            if self.out_dir:
-                shutil.rmtree(partial_dir(self.out_dir), ignore_errors=True)
-            self._close_preview_document()
-            self._ended("Cancelled.", "cancelled")
-            self.cancelled.emit()
-
-    def shutdown(self, ms: int = SHUTDOWN_WAIT_MS) -> None:
-        """At window close: cancel a running job and wait for it (it removes its partial folder).
-        A paused run's folder is kept (Start offers to resume it)."""
-        for job in (self.job, self.loader):
-            if job is not None:
-                self._cancel_requested = True
-                job.cancel()
-                job.wait(ms)
-
-    # ------------------------------------------------------------------ the job
     def _run(self, capture, resume: bool) -> None:
-        self._pause = CancelToken()
-        self._cancel_requested = False
-        job = workers.start(_distill_job(capture, self.out_dir, self.config, self.teachers, self._pause, resume), self)
-        self.job = job
-        job.progress.connect(self._on_progress)
-        job.finished.connect(self._on_finished)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.done.connect(lambda job=job: self._job_done(job))
-        self._set_state("running")
+        super()._run(capture, resume)
         self._raise_dock()
 
-    def _job_done(self, job) -> None:
-        if self.job is job:
-            self.job = None
+    def _evaluating(self, p) -> bool:
+        return self._preview_stage(p).startswith("evaluate")
 
-    def _on_progress(self, p: Progress) -> None:
-        if isinstance(p.preview, Capture):
-            self.capture = p.preview
-            self.window.set_capture(p.preview)
-            self.panel.show_message(f"{len(p.preview.frames)} views ({len(p.preview.train_indices)} for training, "
-                                    f"{len(p.preview.test_indices)} for testing)")  # fmt: skip
-            return
-        self.panel.show_progress(p)
-        stage = (p.metrics or {}).get("stage", "")
-        if stage.startswith("evaluate") and self.state in ("running", "pausing"):
-            self._set_state("evaluating")  # the final measurements; pausing no longer applies
-        if isinstance(p.preview, GaussianScene):
-            self._queue_preview(p.preview, stage)
+    def _preview_stage(self, p) -> str:
+        return (p.metrics or {}).get("stage", "")
 
-    def _queue_preview(self, scene: GaussianScene, stage: str) -> None:
-        self._pending_preview = (scene, stage)
-        wait = PREVIEW_MIN_S - (time.monotonic() - self._last_preview)
-        if wait <= 0:
-            self._preview_timer.stop()
-            self._apply_preview()
-        elif not self._preview_timer.isActive():
-            self._preview_timer.start(int(wait * 1000) + 1)
+    def _preview_title(self, stage: str) -> str:
+        return f"{PREVIEW_PREFIX}{self._preview_name()}" + (f" — {stage}" if stage else "")
 
-    def _apply_preview(self) -> None:
-        pending, self._pending_preview = self._pending_preview, None
-        if pending is None:
-            return
-        scene, stage = pending
-        self._last_preview = time.monotonic()
-        ws = self.window.workspace
-        name = os.path.basename(os.path.normpath(self.capture.path if self.capture else self.out_dir))
-        title = f"{PREVIEW_PREFIX}{name}" + (f" — {stage}" if stage else "")
-        if self.document is None or self.document not in ws.documents:
-            self._previous_a = ws.a
-            cameras = np.stack([f.camera.camera_to_world for f in self.capture.frames]) if self.capture else None
-            self.document = Document(title, scene, cameras=cameras)
-            first = ws.a is None
-            ws.add(self.document, make_current=True)  # A
-            self.window.frame_new_document(self.document, first)
-        else:
-            self.document.name = title
-            ws.replace_scene(self.document, scene)
-        self.preview_shown.emit(self.document)
+    def _show_paused(self, result) -> None:
+        self.panel.show_message(f"Paused during {result.metrics.get('stage', 'the run')} (kept in "
+                                f"{result.out_dir}). Resume continues from here.")  # fmt: skip
 
-    def _on_finished(self, result) -> None:
-        self.result = result
-        self._preview_timer.stop()
-        if result.status == "paused":
-            if self._cancel_requested:  # paused just before the cancel arrived: discard it too
-                shutil.rmtree(partial_dir(self.out_dir), ignore_errors=True)
-                self._close_preview_document()
-                self._ended("Cancelled.", "cancelled")
-                self.cancelled.emit()
-                return
-            self.panel.show_message(f"Paused during {result.metrics.get('stage', 'the run')} (kept in "
-                                    f"{result.out_dir}). Resume continues from here.")  # fmt: skip
-            self._set_state("paused")
-            self.paused.emit(result)
-            return
+    def _show_done(self, result) -> None:
         self._ended("Finished; loading the teachers and the student…", "done")
         self.finished.emit(result)
         try:
@@ -324,34 +174,6 @@ class DistillController(QObject, workers.PanelJob):
             return
         student = report["student"]["file"]
         self._show_report(report, known={student: result.scene} if result.scene is not None else {})
-
-    def _on_cancelled(self) -> None:
-        self._close_preview_document()
-        self._ended("Cancelled.", "cancelled")
-        self.cancelled.emit()
-
-    def _on_failed(self, message: str, bad_input: bool) -> None:
-        self._close_preview_document()
-        self._ended("The distillation stopped with an error.", "failed")
-        self.window.report_error("Distillation failed", message)
-        self.failed.emit(message)
-
-    def _ended(self, message: str, how: str) -> None:
-        self._preview_timer.stop()
-        self._pending_preview = None
-        self.panel.show_message(message)
-        self._set_state("idle")
-        self.panel.show_ended(how)
-
-    def _close_preview_document(self) -> None:
-        """Close the live preview and show again what was A before it."""
-        doc, self.document = self.document, None
-        ws = self.window.workspace
-        if doc is None or doc not in ws.documents:
-            return
-        ws.remove(doc)
-        if self._previous_a is not None and self._previous_a in ws.documents and ws.a is not self._previous_a:
-            ws.set_a(self._previous_a)
 
     def _raise_dock(self) -> None:
         dock = getattr(self.window, "docks", {}).get(self.dock_name)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QGroupBox, 
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
 from app.documents import human_bytes
-from app.panels.progress_mixin import JobStatusMixin
+from app.panels.progress_mixin import DefaultSplitMixin, JobStatusMixin, result_plot
 from engine.codec import DEFAULT_LEVEL, ladder
 from engine.device import SMOL
 from engine.rd import BASELINES, LABELS
@@ -89,7 +89,7 @@ def describe(key, point: dict | None) -> str:
     return " · ".join(parts)
 
 
-class CompressPanel(JobStatusMixin, QWidget):
+class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
     prepare_requested = Signal()
     cancel_requested = Signal()
     level_changed = Signal(int)  # the slider (1..8)
@@ -203,13 +203,7 @@ class CompressPanel(JobStatusMixin, QWidget):
         for label, key in X_AXES:
             self.x_axis.addItem(label, key)
         self.x_axis.currentIndexChanged.connect(self._x_axis_changed)
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("compressPlot")
-        self.plot.setMinimumHeight(160)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("left", "PSNR (dB)")
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot = result_plot("compressPlot", "PSNR (dB)", min_height=160)
         self.plot.setLogMode(x=True, y=False)
         # 1-2-5 labels on the log axis (pyqtgraph's own minor labels run into each other)
         self.plot.getAxis("bottom").setTicks([[(math.log10(v), f"{v:g}") for v in LOG_TICKS], []])
@@ -270,12 +264,7 @@ class CompressPanel(JobStatusMixin, QWidget):
         self.set_state("idle")
         self.set_result_ready(False)
 
-    # ------------------------------------------------------------------ layout (saved by the window)
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if not self._sized and self.isVisible():
-            self._default_sizes()
-
+    # ------------------------------------------------------------------ layout (saved by the window; resize, drag: DefaultSplitMixin)
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QEvent.LayoutRequest and not self._sized and self.isVisible():
             self._default_sizes()  # the settings' labels grew or shrank (wrapping): follow them
@@ -297,9 +286,6 @@ class CompressPanel(JobStatusMixin, QWidget):
         table = min(rows + 2 * t.frameWidth(), rest // 2)
         self.splitter.setSizes([top, rest])
         self.results.setSizes([table, rest - table - self.results.handleWidth()])
-
-    def _dragged(self) -> None:
-        self._sized = True
 
     def splitter_sizes(self) -> dict | None:
         """{"panel": [settings, results], "results": [table, plot]} in pixels, or None while the

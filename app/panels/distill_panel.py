@@ -18,12 +18,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QLineEdit, QListWidgetItem, QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox,
+                               QLineEdit, QListWidgetItem, QPushButton, QRadioButton, QScrollArea, QSpinBox,
                                QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)  # fmt: skip
 
 from app.documents import human_bytes
-from app.panels.train_panel import _duration
+from app.panels.progress_mixin import CaptureRunMixin, DefaultSplitMixin, duration, output_beside, result_plot
 from engine.device import DISTILL
 
 REDRAW_HZ = 4
@@ -31,7 +31,7 @@ REDRAW_HZ = 4
 CPU_DEFAULTS = {"iterations": DISTILL.cpu_iterations, "max_side": DISTILL.cpu_max_side or 0}
 CUDA_DEFAULTS = {"iterations": DISTILL.cuda_iterations, "max_side": DISTILL.cuda_max_side or 0}
 DEFAULT_KEEP = 0.15
-STATES = ("idle", "running", "pausing", "paused", "evaluating", "cancelling")
+OUTPUT_SUFFIX = "-distilled"
 LIVE = (("stage", "Stage"), ("step", "Step"), ("loss", "Loss"), ("psnr", "PSNR"), ("gaussians", "Gaussians"),
         ("elapsed", "Elapsed"), ("eta", "ETA"))  # fmt: skip
 COLUMNS = ["Model", "Gaussians", "Size", "Render/frame", "PSNR", "SSIM"]
@@ -46,8 +46,7 @@ MIN_CHART_HEIGHT = 160
 
 def default_output(capture: str) -> str:
     """``<capture>-distilled`` beside the capture folder."""
-    capture = os.path.abspath(capture.rstrip("/\\") or capture)
-    return os.path.join(os.path.dirname(capture), os.path.basename(capture) + "-distilled")
+    return output_beside(capture, OUTPUT_SUFFIX)
 
 
 def _db(v: float) -> str:
@@ -77,7 +76,7 @@ def _table(name: str, columns: list[str]) -> QTableWidget:
     return t
 
 
-class DistillPanel(QWidget):
+class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
     start_requested = Signal(dict)  # settings(): capture, output, keep, teachers, iterations, max_side, ...
     pause_requested = Signal()
     resume_requested = Signal()
@@ -88,6 +87,7 @@ class DistillPanel(QWidget):
     export_requested = Signal()
     compress_requested = Signal()
     view_chosen = Signal(int)  # position in the report's test views
+    CPU_DEFAULTS, CUDA_DEFAULTS, OUTPUT_SUFFIX = CPU_DEFAULTS, CUDA_DEFAULTS, OUTPUT_SUFFIX
 
     def __init__(self, cuda: bool = False, parent=None):
         super().__init__(parent)
@@ -183,18 +183,7 @@ class DistillPanel(QWidget):
                                   self.device, self.seed, self.init_points]  # fmt: skip
 
         # ------------------------------------------------------------------ controls and progress
-        self.start_button = QPushButton("Start", objectName="distillStart")
-        self.pause_button = QPushButton("Pause", objectName="distillPause")
-        self.cancel_button = QPushButton("Cancel", objectName="distillCancel")
-        self.start_button.clicked.connect(lambda: self.start_requested.emit(self.settings()))
-        self.pause_button.clicked.connect(self._pause_clicked)
-        self.cancel_button.clicked.connect(self.cancel_requested.emit)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.cancel_button):
-            buttons.addWidget(b)
-        self.progress = QProgressBar(objectName="distillProgress")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        buttons = self._run_controls("distill", "distillProgress")
         self.status = QLabel("Pick a capture and a student budget, then press Start.", objectName="distillStatus")
         self.status.setWordWrap(True)
         self.live: dict[str, QLabel] = {}
@@ -242,13 +231,7 @@ class DistillPanel(QWidget):
         self.table = _table("distillTable", COLUMNS)
         self.table.horizontalHeaderItem(3).setToolTip("engine render time per frame (median over test views)")
         self.table.itemSelectionChanged.connect(self._model_row_chosen)
-        self.plot = pg.PlotWidget(objectName="distillPlot")
-        self.plot.setMinimumHeight(150)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("left", "test PSNR (dB)")
-        self.plot.setLabel("bottom", "test view")
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot = result_plot("distillPlot", "test PSNR (dB)", "test view")
         self.plot.setMouseEnabled(x=True, y=False)
         self.legend = self.plot.addLegend(offset=(5, 3), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 160),
                                           colCount=2)  # above the lines (the y range leaves room)
@@ -323,19 +306,11 @@ class DistillPanel(QWidget):
         self.set_state("idle")
         self.show_report(None)
 
-    # ------------------------------------------------------------------ layout
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if not self._sized and self.isVisible():
-            self._default_sizes()
-
+    # ------------------------------------------------------------------ layout (resize, drag: DefaultSplitMixin)
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._sized:
             QTimer.singleShot(0, self._default_sizes)
-
-    def _dragged(self) -> None:
-        self._sized = True
 
     def _default_sizes(self) -> None:
         """Until the user drags a handle: the settings take their natural height (at most
@@ -360,27 +335,7 @@ class DistillPanel(QWidget):
         self.splitter.setSizes([top, rest])
         self.results.setSizes([head, rest - head - self.results.handleWidth()])
 
-    # ------------------------------------------------------------------ settings
-    def _effective_cuda(self) -> bool:
-        d = self.device.currentData()
-        return d == "cuda" or (d == "auto" and self._cuda)
-
-    def _apply_defaults(self, cuda: bool) -> None:
-        d = CUDA_DEFAULTS if cuda else CPU_DEFAULTS
-        self.iterations.setValue(d["iterations"])
-        self.max_side.setValue(d["max_side"])
-
-    def _device_changed(self) -> None:
-        values = {"iterations": self.iterations.value(), "max_side": self.max_side.value()}
-        if values in (CPU_DEFAULTS, CUDA_DEFAULTS):  # untouched: follow the device's defaults
-            self._apply_defaults(self._effective_cuda())
-
-    def _capture_edited(self, text: str) -> None:
-        if text.strip() and self.output.text() in ("", self._auto_output):
-            self._auto_output = default_output(text.strip())
-            self.output.setText(self._auto_output)
-        self.start_button.setEnabled(self._can_start())
-
+    # ------------------------------------------------------------------ settings (the rest: CaptureRunMixin)
     def _teachers_mode_changed(self) -> None:
         editable = self.state in ("idle", "paused")
         self.teacher_box.setVisible(self.given_teachers.isChecked())
@@ -392,18 +347,6 @@ class DistillPanel(QWidget):
         self.remove_teacher.setEnabled(given and selected >= 0)
         self.first_teacher.setEnabled(given and selected > 0)
         self.start_button.setEnabled(self._can_start())
-
-    def _browse_capture(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Capture folder", self.capture.text() or os.getcwd())
-        if folder:
-            self.set_capture_folder(folder)
-            self.capture_chosen.emit(folder)
-
-    def _browse_output(self) -> None:
-        start = os.path.dirname(self.output.text()) if self.output.text() else os.getcwd()
-        folder = QFileDialog.getExistingDirectory(self, "Output folder (its contents are replaced)", start)
-        if folder:
-            self.output.setText(folder)
 
     def _browse_ply(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Teacher PLY files", os.getcwd(), "PLY scenes (*.ply);;All files (*)")
@@ -446,41 +389,22 @@ class DistillPanel(QWidget):
             return None
         return [self.teacher_list.item(i).data(Qt.UserRole) for i in range(self.teacher_list.count())]
 
-    def set_capture_folder(self, folder: str) -> None:
-        self.capture.setText(folder)
-
     def settings(self) -> dict:
-        capture = self.capture.text().strip()
-        return {
-            "capture": capture,
-            "output": self.output.text().strip() or (default_output(capture) if capture else ""),
-            "keep": round(self.keep.value() / 100.0, 6),
-            "teachers": self.teachers(),
-            "iterations": self.iterations.value(),
-            "max_side": self.max_side.value() or None,
-            "device": self.device.currentData(),
-            "seed": self.seed.value(),
-            "init_points": self.init_points.value() or None,
-        }
+        """capture, output, keep, teachers, iterations, max_side, device, seed, init_points."""
+        return {**self._run_settings(), "keep": round(self.keep.value() / 100.0, 6), "teachers": self.teachers()}
 
     def set_settings(self, **values) -> None:
         """Set fields by settings() key (tests, restored sessions); ``teachers`` None trains them."""
         for key, v in values.items():
-            if key == "capture":
-                self.set_capture_folder(v)
-            elif key == "output":
-                self.output.setText(v)
-            elif key == "keep":
+            if self._set_run_setting(key, v):
+                continue
+            if key == "keep":
                 self.keep.setValue(float(v) * 100.0)
             elif key == "teachers":
                 self.teacher_list.clear()
                 for p in v or []:
                     self.add_teacher(p)
                 (self.given_teachers if v else self.train_teachers).setChecked(True)
-            elif key == "device":
-                self.device.setCurrentIndex(self.device.findData(v))
-            elif key in ("iterations", "max_side", "seed", "init_points"):
-                getattr(self, key).setValue(int(v or 0))
             else:
                 raise KeyError(key)
 
@@ -489,24 +413,14 @@ class DistillPanel(QWidget):
         return (self.state in ("idle", "paused") and bool(self.capture.text().strip())
                 and (self.train_teachers.isChecked() or self.teacher_list.count() > 0))  # fmt: skip
 
-    def _pause_clicked(self) -> None:
-        (self.resume_requested if self.state == "paused" else self.pause_requested).emit()
+    def _settings_enabled(self) -> None:
+        self._teachers_mode_changed()
 
     def set_state(self, state: str) -> None:
         """idle | running | pausing | paused | evaluating | cancelling: which buttons work."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}")
         was = self.state
-        self.state = state
-        editable = state in ("idle", "paused")
-        for w in self._settings_widgets:
-            w.setEnabled(editable)
-        self._teachers_mode_changed()
-        self.start_button.setEnabled(self._can_start())
-        self.pause_button.setText("Resume" if state == "paused" else "Pause")
-        self.pause_button.setEnabled(state in ("running", "paused"))
-        self.cancel_button.setEnabled(state in ("running", "pausing", "paused", "evaluating"))
-        self.open_button.setEnabled(editable)
+        self._show_run_state(state)
+        self.open_button.setEnabled(state in ("idle", "paused"))
         if state == "running" and was in ("idle", "paused"):  # a run (or its resumed part) begins
             self._started, self._start_step = time.monotonic(), -1
         if state == "paused" and self._started:
@@ -537,28 +451,19 @@ class DistillPanel(QWidget):
             self._start_step = int(p.step)
         self._last = p
 
-    def show_message(self, text: str) -> None:
-        self.redraw()
-        self.status.setText(text)
-
     def show_ended(self, how: str) -> None:
-        """The bar after a run: "done" (full), "cancelled" or "failed" (empty)."""
-        self.redraw()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if how == "done" else 0)
-        self.progress.setFormat(how)
+        """The bar after a run: "done" (full), "cancelled" or "failed" (empty); no ETA."""
+        super().show_ended(how)
         self.live["eta"].setText("—")
 
     def elapsed(self) -> float:
         return self._elapsed_before + (time.monotonic() - self._started if self._started else 0.0)
 
     def redraw(self) -> None:
-        p, self._last = self._last, None
+        p = self._take_progress()
         if p is None:
             return
         total = max(int(p.total), 1)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(int(p.step), total))
         self.progress.setFormat("%p%")
         m = p.metrics or {}
         elapsed = self.elapsed()
@@ -573,8 +478,8 @@ class DistillPanel(QWidget):
         count = m.get("count", m.get("num_gaussians"))  # (older engines: num_gaussians)
         if count is not None:
             self.live["gaussians"].setText(f"{int(count):,}")
-        self.live["elapsed"].setText(_duration(elapsed))
-        self.live["eta"].setText(_duration(eta))
+        self.live["elapsed"].setText(duration(elapsed))
+        self.live["eta"].setText(duration(eta))
         self.status.setText(p.message)
 
     # ------------------------------------------------------------------ the result

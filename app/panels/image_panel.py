@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, Q
                                QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)  # fmt: skip
 
-from app.panels.progress_mixin import JobStatusMixin
+from app.panels.progress_mixin import JobStatusMixin, result_plot
 from engine.image.baselines import LABELS
 
 STATES = ("idle", "loading", "compressing", "measuring", "decoding", "cancelling")
@@ -269,14 +269,7 @@ class ImagePanel(JobStatusMixin, QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMaximumHeight(130)
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("imagePlot")
-        self.plot.setMinimumHeight(150)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("left", "PSNR (dB)")
-        self.plot.setLabel("bottom", "bits per pixel (true file size)")
-        self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot = result_plot("imagePlot", "PSNR (dB)", "bits per pixel (true file size)")
         self.legend = self.plot.addLegend(offset=(-5, -5), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 160))
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.rd: dict[str, list[dict]] = {}  # codec -> points (bpp, psnr, ms_ssim, bytes, ...)

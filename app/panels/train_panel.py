@@ -9,42 +9,35 @@ spend its time drawing.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)  # fmt: skip
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)  # fmt: skip
 
+from app.panels.progress_mixin import CaptureRunMixin, duration, output_beside
 from engine.device import TRAIN
 
 REDRAW_HZ = 4
 # engine.device.TRAIN, as the panel's fields show them (max side 0: full size)
 CPU_DEFAULTS = {"iterations": TRAIN.cpu_iterations, "max_side": TRAIN.cpu_max_side or 0}
 CUDA_DEFAULTS = {"iterations": TRAIN.cuda_iterations, "max_side": TRAIN.cuda_max_side or 0}
-STATES = ("idle", "running", "pausing", "paused", "evaluating", "cancelling")
+OUTPUT_SUFFIX = "-trained"
 
 
 def default_output(capture: str) -> str:
     """``<capture>-trained`` beside the capture folder."""
-    capture = os.path.abspath(capture.rstrip("/\\") or capture)
-    return os.path.join(os.path.dirname(capture), os.path.basename(capture) + "-trained")
+    return output_beside(capture, OUTPUT_SUFFIX)
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "—"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class TrainPanel(QWidget):
+class TrainPanel(CaptureRunMixin, QWidget):
     start_requested = Signal(dict)  # settings(): capture, output, iterations, max_side, strategy, ...
     pause_requested = Signal()
     resume_requested = Signal()
     cancel_requested = Signal()
     capture_chosen = Signal(str)  # a capture folder picked with Browse… (to show its cameras)
+    CPU_DEFAULTS, CUDA_DEFAULTS, OUTPUT_SUFFIX = CPU_DEFAULTS, CUDA_DEFAULTS, OUTPUT_SUFFIX
 
     def __init__(self, cuda: bool = False, parent=None):
         super().__init__(parent)
@@ -114,21 +107,7 @@ class TrainPanel(QWidget):
                                   self.init_points]  # fmt: skip
 
         # ------------------------------------------------------------------ controls and progress
-        self.start_button = QPushButton("Start")
-        self.pause_button = QPushButton("Pause")
-        self.cancel_button = QPushButton("Cancel")
-        self.start_button.setObjectName("trainStart")
-        self.pause_button.setObjectName("trainPause")
-        self.cancel_button.setObjectName("trainCancel")
-        self.start_button.clicked.connect(lambda: self.start_requested.emit(self.settings()))
-        self.pause_button.clicked.connect(self._pause_clicked)
-        self.cancel_button.clicked.connect(self.cancel_requested.emit)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.cancel_button):
-            buttons.addWidget(b)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        buttons = self._run_controls("train")
         self.status = QLabel("Pick a capture folder and press Start.")
         self.status.setObjectName("trainStatus")
         self.status.setWordWrap(True)
@@ -173,73 +152,23 @@ class TrainPanel(QWidget):
         self._strategy_changed()
         self.set_state("idle")
 
-    # ------------------------------------------------------------------ settings
-    def _effective_cuda(self) -> bool:
-        d = self.device.currentData()
-        return d == "cuda" or (d == "auto" and self._cuda)
-
-    def _apply_defaults(self, cuda: bool) -> None:
-        d = CUDA_DEFAULTS if cuda else CPU_DEFAULTS
-        self.iterations.setValue(d["iterations"])
-        self.max_side.setValue(d["max_side"])
-
-    def _device_changed(self) -> None:
-        # follow the device's defaults unless the user changed iterations or max side
-        cuda = self._effective_cuda()
-        values = {"iterations": self.iterations.value(), "max_side": self.max_side.value()}
-        if values in (CPU_DEFAULTS, CUDA_DEFAULTS):
-            self._apply_defaults(cuda)
-
+    # ------------------------------------------------------------------ settings (the rest: CaptureRunMixin)
     def _strategy_changed(self) -> None:
         self.cap_max.setEnabled(self.strategy.currentData() == "mcmc" and self.state in ("idle", "paused"))
 
-    def _capture_edited(self, text: str) -> None:
-        if text.strip() and self.output.text() in ("", self._auto_output):
-            self._auto_output = default_output(text.strip())
-            self.output.setText(self._auto_output)
-        self.start_button.setEnabled(self._can_start())
-
-    def _browse_capture(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Capture folder", self.capture.text() or os.getcwd())
-        if folder:
-            self.set_capture_folder(folder)
-            self.capture_chosen.emit(folder)
-
-    def _browse_output(self) -> None:
-        start = os.path.dirname(self.output.text()) if self.output.text() else os.getcwd()
-        folder = QFileDialog.getExistingDirectory(self, "Output folder (its contents are replaced)", start)
-        if folder:
-            self.output.setText(folder)
-
-    def set_capture_folder(self, folder: str) -> None:
-        self.capture.setText(folder)
-
     def settings(self) -> dict:
-        capture = self.capture.text().strip()
-        return {
-            "capture": capture,
-            "output": self.output.text().strip() or (default_output(capture) if capture else ""),
-            "iterations": self.iterations.value(),
-            "max_side": self.max_side.value() or None,
-            "strategy": self.strategy.currentData(),
-            "cap_max": self.cap_max.value(),
-            "device": self.device.currentData(),
-            "seed": self.seed.value(),
-            "init_points": self.init_points.value() or None,
-        }
+        """capture, output, iterations, max_side, strategy, cap_max, device, seed, init_points."""
+        return {**self._run_settings(), "strategy": self.strategy.currentData(), "cap_max": self.cap_max.value()}
 
     def set_settings(self, **values) -> None:
         """Set fields by settings() key (tests, restored sessions)."""
         for key, v in values.items():
-            if key == "capture":
-                self.set_capture_folder(v)
-            elif key == "output":
-                self.output.setText(v)
-            elif key in ("strategy", "device"):
-                box = getattr(self, key)
-                box.setCurrentIndex(box.findData(v))
-            elif key in ("iterations", "max_side", "cap_max", "seed", "init_points"):
-                getattr(self, key).setValue(int(v or 0))
+            if self._set_run_setting(key, v):
+                continue
+            if key == "strategy":
+                self.strategy.setCurrentIndex(self.strategy.findData(v))
+            elif key == "cap_max":
+                self.cap_max.setValue(int(v or 0))
             else:
                 raise KeyError(key)
 
@@ -247,22 +176,12 @@ class TrainPanel(QWidget):
     def _can_start(self) -> bool:
         return self.state in ("idle", "paused") and bool(self.capture.text().strip())
 
-    def _pause_clicked(self) -> None:
-        (self.resume_requested if self.state == "paused" else self.pause_requested).emit()
+    def _settings_enabled(self) -> None:
+        self._strategy_changed()
 
     def set_state(self, state: str) -> None:
         """idle | running | pausing | paused | evaluating | cancelling: which buttons work."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}")
-        self.state = state
-        editable = state in ("idle", "paused")
-        for w in self._settings_widgets:
-            w.setEnabled(editable)
-        self._strategy_changed()
-        self.start_button.setEnabled(self._can_start())
-        self.pause_button.setText("Resume" if state == "paused" else "Pause")
-        self.pause_button.setEnabled(state in ("running", "paused"))
-        self.cancel_button.setEnabled(state in ("running", "pausing", "paused", "evaluating"))
+        self._show_run_state(state)
         if state in ("running", "evaluating"):
             self._redraw.start()
         else:
@@ -295,19 +214,8 @@ class TrainPanel(QWidget):
             self._psnr.append(float(p.metrics.get("psnr", math.nan)))
             self._dirty = True
 
-    def show_message(self, text: str) -> None:
-        self.redraw()  # the progress that came before the message, so it cannot overwrite it
-        self.status.setText(text)
-
     def show_result(self, text: str) -> None:
         self.result.setText(text)
-
-    def show_ended(self, how: str) -> None:
-        """The bar after a run: "done" (full), "cancelled" or "failed" (empty)."""
-        self.redraw()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if how == "done" else 0)
-        self.progress.setFormat(how)
 
     def redraw(self) -> None:
         if self._dirty:
@@ -315,12 +223,9 @@ class TrainPanel(QWidget):
             x = np.asarray(self._steps, np.float64)
             self.loss_curve.setData(x, np.asarray(self._loss, np.float64))
             self.psnr_curve.setData(x, np.asarray(self._psnr, np.float64))
-        p, self._last = self._last, None
+        p = self._take_progress()
         if p is None:
             return
-        total = max(int(p.total), 1)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(int(p.step), total))
         m = p.metrics
         if "loss" not in m:  # the final evaluation on the test views
             self.progress.setFormat("evaluating %v/%m")
@@ -334,7 +239,7 @@ class TrainPanel(QWidget):
             parts.append(f"PSNR {m['psnr']:.2f} dB")
         if "count" in m:
             parts.append(f"{int(m['count']):,} Gaussians")
-        parts += [f"elapsed {_duration(elapsed)}", f"ETA {_duration(eta)}"]
+        parts += [f"elapsed {duration(elapsed)}", f"ETA {duration(eta)}"]
         self.status.setText(" · ".join(parts))
 
     def curve_points(self) -> int:
