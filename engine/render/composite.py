@@ -161,6 +161,17 @@ def _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alp
     )  # fmt: skip
 
 
+def _fragments(means2d, conics, opacities, bins: TileBins, width: int, height: int, alpha_max: float):
+    """The contributing fragments of every tile batch in turn (see the module docstring)."""
+    rects = _pair_rects(bins, means2d, bins.radii, width, height)
+    rows = (rects[3] - rects[2] + 1).clamp_min(0)
+    for t0, t1 in _plan_batches(bins, rows):
+        p0, p1 = int(bins.offsets[t0]), int(bins.offsets[t1])
+        f = _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max)
+        if f is not None:
+            yield f
+
+
 class CompositeTiles(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means2d, conics, colors, opacities, bins: TileBins, width: int, height: int, alpha_max: float):
@@ -169,14 +180,8 @@ class CompositeTiles(torch.autograd.Function):
         colors_t = colors.t().contiguous()  # [D, M]: component-major, fast index_add along dim 1
         image_t = colors.new_zeros(d, height * width)
         log_t_final = torch.zeros(height * width, dtype=torch.float64, device=colors.device)
-        rects = _pair_rects(bins, means2d, bins.radii, width, height)
         frags = []
-        rows = (rects[3] - rects[2] + 1).clamp_min(0)
-        for t0, t1 in _plan_batches(bins, rows):
-            p0, p1 = int(bins.offsets[t0]), int(bins.offsets[t1])
-            f = _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max)
-            if f is None:
-                continue
+        for f in _fragments(means2d, conics, opacities, bins, width, height, alpha_max):
             weights = f.alpha * f.t_excl  # [F]
             image_t.index_add_(1, f.pix, torch.index_select(colors_t, 1, f.gid) * weights)
             log_t_final.index_add_(0, f.pix, torch.log1p(-f.alpha.double()))
@@ -236,20 +241,14 @@ def blend_statistics(means2d, conics, opacities, bins: TileBins, width: int, hei
     """Per Gaussian [M], with the forward pass's exact fragments: the blending weight it gives
     (sum over pixels of alpha T, float64), the pixels it reaches (alpha T > 0) and the pixels
     where its weight is the largest of all Gaussians there (Mini-Splatting's accum_weights,
-    area_proj and area_max; Mini-Splatting, arXiv 2403.14166 §4). A tile's pixels all lie in one batch, so the
-    per-pixel maximum is complete within a batch."""
+    area_proj and area_max; Mini-Splatting, arXiv 2403.14166 §4). A tile's pixels all lie in one
+    batch, so the per-pixel maximum is complete within a batch."""
     m = means2d.shape[0]
     device = means2d.device
     weight = torch.zeros(m, dtype=torch.float64, device=device)
     area = torch.zeros(m, dtype=torch.long, device=device)
     area_max = torch.zeros(m, dtype=torch.long, device=device)
-    rects = _pair_rects(bins, means2d, bins.radii, width, height)
-    rows = (rects[3] - rects[2] + 1).clamp_min(0)
-    for t0, t1 in _plan_batches(bins, rows):
-        p0, p1 = int(bins.offsets[t0]), int(bins.offsets[t1])
-        f = _batch_fragments(p0, p1, rects, bins, means2d, conics, opacities, width, alpha_max)
-        if f is None:
-            continue
+    for f in _fragments(means2d, conics, opacities, bins, width, height, alpha_max):
         w = f.alpha * f.t_excl  # [F]
         hit = w > 0
         weight.index_add_(0, f.gid, w.double())
