@@ -41,6 +41,12 @@ class Student(Trainer):
         self.structure_target = None if structure_target is None else structure_target.to(device).float()
         self.prune_generator = torch.Generator().manual_seed(distill.seed + 1)
 
+    def photometric_weight(self, step: int) -> float:
+        """1 - distill_weight when distilling: the photometric and distillation weights sum to 1,
+        as on the released code's one view per step that feeds densification (0.6 + 0.4), so
+        the view-space gradients that decide growth keep the scale the thresholds expect."""
+        return 1.0 - self.distill.distill_weight if self.teacher_means is not None else 1.0
+
     def extra_loss(self, view: int, image: Tensor, step: int) -> Tensor | None:
         d = self.distill
         loss = None

@@ -107,6 +107,11 @@ class Trainer:
         """Opacities [N] to render this step with; None: the parameters' own."""
         return None
 
+    def photometric_weight(self, step: int) -> float:
+        """Weight of the photometric loss against the photo (1; a student shares it with its
+        distillation term so the densification gradients keep their scale)."""
+        return 1.0
+
     def extra_loss(self, view: int, image: Tensor, step: int) -> Tensor | None:
         """A loss term added to the photometric one for training view ``view`` (image [H, W, 3])."""
         return None
@@ -124,7 +129,7 @@ class Trainer:
         info = dict(out.meta, gaussian_ids=None)
         self.strategy.step_pre_backward(self.params, self.optimizers, self.strategy_state, step, info)
         img = out.colors[0]
-        loss = photometric_loss(img, gt, cfg.ssim_lambda)
+        loss = self.photometric_weight(step) * photometric_loss(img, gt, cfg.ssim_lambda)
         extra = self.extra_loss(i, img, step)
         if extra is not None:
             loss = loss + extra
