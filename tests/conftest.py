@@ -56,3 +56,15 @@ def random_scene(n: int = 200, sh_degree: int = 0, seed: int = 0, extent: float 
 @pytest.fixture
 def donut_path() -> Path:
     return DONUT
+
+
+@pytest.fixture(scope="module")
+def tiny_capture():
+    """The lego capture at 32 px (training and distillation tests); skips without ../shared."""
+    import warnings
+
+    from engine.io.captures import load_capture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lego lists frames whose image is missing
+        return load_capture(data_path("captures/lego_nerf_synthetic"), max_side=32)

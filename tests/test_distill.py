@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -19,21 +18,12 @@ from engine.distill.structure import structural_loss, structural_loss_dense
 from engine.distill.teacher_mean import teacher_means_job
 from engine.distill.teachers import _matrix_to_quat, _quat_to_matrix, six_d_noise
 from engine.errors import Cancelled, InputError
-from engine.io.captures import load_capture
 from engine.jobs import CancelToken
 from engine.render import camera_tensors, rasterize, render
 from engine.render.contributions import contributions
 from engine.train.trainer import partial_dir
-from tests.conftest import data_path, random_scene
+from tests.conftest import random_scene
 
-LEGO = "captures/lego_nerf_synthetic"
-
-
-@pytest.fixture(scope="module")
-def tiny_capture():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lego lists frames whose image is missing
-        return load_capture(data_path(LEGO), max_side=32)
 
 
 def _cfg(**kw) -> DistillConfig:

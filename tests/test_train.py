@@ -27,13 +27,6 @@ from tests.conftest import REPO, data_path
 LEGO = "captures/lego_nerf_synthetic"
 
 
-@pytest.fixture(scope="module")
-def tiny_capture():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lego lists frames whose image is missing
-        return load_capture(data_path(LEGO), max_side=32)
-
-
 def _cfg(iterations=60, **kw):
     base = dict(iterations=iterations, max_side=32, init_points=400, log_every=5)
     base.update(kw)
