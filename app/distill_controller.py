@@ -31,6 +31,7 @@ from app import workers
 from app.documents import Document
 from app.job_controller import PreviewJobController, capture_then
 from engine.distill import DistillConfig, distill_job
+from engine.distill.job import teacher_files
 from engine.distill.report import load_report
 from engine.errors import InputError
 from engine.framing import cameras_beside
@@ -42,20 +43,13 @@ PREVIEW_PREFIX = "distilling: "
 
 
 def make_config(settings: dict) -> DistillConfig:
-    """The panel's settings as a run's config; raises InputError for values out of range."""
-    return DistillConfig(
+    """The panel's settings as a run's config (the CLI's builder); InputError for values out of range."""
+    return DistillConfig.from_options(
         iterations=int(settings["iterations"]), keep=float(settings["keep"]),
-        max_side=settings.get("max_side") or None,  # the panel's None/0 is its "full size"
+        max_side=settings.get("max_side") or 0,  # the panel's None/0 is its "full size"
         device=settings.get("device", "auto"), seed=int(settings.get("seed", 0)),
         init_points=settings.get("init_points") or None,
-    ).validate()  # fmt: skip
-
-
-def teacher_files(paths: list[str] | None) -> list[str] | None:
-    """Given teachers as files: a `splatlab train` output folder stands for its point_cloud.ply."""
-    if not paths:
-        return None
-    return [os.path.join(p, "point_cloud.ply") if os.path.isdir(p) else p for p in paths]
+    )  # fmt: skip
 
 
 def _distill_job(capture, out_dir: str, cfg: DistillConfig, teachers, pause: CancelToken, resume: bool):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from engine.cli.common import EXIT_OK, Command, print_json
@@ -30,28 +29,18 @@ def _distill_args(p):
     p.add_argument("--json", action="store_true", help="print metrics.json's summary as JSON")
 
 
-def _teacher_paths(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    paths = []
-    for item in (t.strip() for t in text.split(",")):
-        if item:  # a train output folder stands for its point_cloud.ply
-            paths.append(os.path.join(item, "point_cloud.ply") if os.path.isdir(item) else item)
-    return paths or None
-
-
 def _distill(args) -> int:
     from engine import jobs
     from engine.distill import DistillConfig, distill_job
+    from engine.distill.job import teacher_files
     from engine.train.trainer import partial_dir
 
-    iterations = args.iterations if args.iterations is not None else DISTILL.iterations(args.device)
-    max_side = args.max_side if args.max_side is not None else DISTILL.max_side(args.device)
-    cfg = DistillConfig(iterations=iterations, keep=args.keep, max_side=max_side or None, device=args.device,
-                        seed=args.seed, init_points=args.init_points, l1_target=args.l1_target,
-                        structure_weight=0.0 if args.no_structure else 1.0).validate()  # fmt: skip
+    cfg = DistillConfig.from_options(iterations=args.iterations, max_side=args.max_side, device=args.device,
+                                     seed=args.seed, keep=args.keep, init_points=args.init_points,
+                                     l1_target=args.l1_target, structure_weight=0.0 if args.no_structure else 1.0)  # fmt: skip
+    given = [t.strip() for t in (args.teachers or "").split(",") if t.strip()]
     try:
-        result = jobs.run(distill_job(args.capture, args.output, cfg, teachers=_teacher_paths(args.teachers),
+        result = jobs.run(distill_job(args.capture, args.output, cfg, teachers=teacher_files(given),
                                       resume=args.resume), desc="distill")  # fmt: skip
     except KeyboardInterrupt:
         print(f"splatlab: interrupted; continue with --resume (work kept in {partial_dir(args.output)})", file=sys.stderr)

@@ -44,6 +44,20 @@ class DistillConfig:
     importance: str = "indoor"  # §3.4 score: indoor (sum of weights) or outdoor (per-pixel)
     cdf_drop_mass: float = 0.01  # CDF prune at 20k: drop the least important 1 % of the score mass
 
+    @classmethod
+    def from_options(cls, *, iterations: int | None = None, max_side: int | None = None, device: str = "auto",
+                     seed: int = 0, keep: float = 0.15, init_points: int | None = None, **losses) -> "DistillConfig":  # fmt: skip
+        """A run's config from what the user chose: ``splatlab distill``'s options and the Distill
+        panel's fields both come through here. None means the default per device
+        (engine.device.DISTILL); ``max_side`` 0 means full size; ``losses`` are the loss fields
+        (l1_target, structure_weight, ...). Validated (InputError for values out of range)."""
+        return cls(
+            iterations=int(iterations if iterations is not None else DISTILL.iterations(device)),
+            max_side=(max_side if max_side is not None else DISTILL.max_side(device)) or None,
+            device=device, seed=int(seed), keep=float(keep),
+            init_points=None if init_points is None else int(init_points), **losses,
+        ).validate()  # fmt: skip
+
     def validate(self) -> "DistillConfig":
         if not 0.0 < self.keep <= 1.0:
             raise InputError(None, f"--keep {self.keep:g} is out of range (a share in (0, 1], e.g. 0.15)")

@@ -65,6 +65,13 @@ def _relay(job: Job, offset: int, span: int, total: int, stage: str):
         yield Progress(last, total, f"{stage}: {p.message}", dict(p.metrics or {}, stage=stage), p.preview)
 
 
+def teacher_files(paths: list[str] | None) -> list[str] | None:
+    """Given teachers as files: a `splatlab train` output folder stands for its point_cloud.ply."""
+    if not paths:
+        return None
+    return [os.path.join(p, "point_cloud.ply") if os.path.isdir(p) else p for p in paths]
+
+
 def check_teacher(scene: GaussianScene, path: str, capture: Capture, views: int = 3) -> float:
     """Mean PSNR of a given teacher on a few training photos; InputError when it cannot be a model
     of this capture (another scene, or another coordinate frame)."""
