@@ -21,7 +21,16 @@ JSON schema ("splatlab.rd/1")::
      "curves": [{"codec", "label", "points": [
          {"level" (int or null), "bytes", "bits_per_gaussian", "ratio", "psnr", "ssim",
           "encode_s", "decode_s", "count" (Gaussians after decoding)}, ...]}, ...],
-     "machine", "created"}
+     "machine", "created",
+     "bd": {"anchor": "ladder", "rate": "bytes", "codecs": {codec: {"bd_rate_percent", "bd_psnr_db",
+            "reason"}, ...}}}
+
+``bd`` (written by ``save_rd``, absent from older files, which stay valid) is the Bjøntegaard delta
+of every other codec against the ladder (engine.bd: bytes as the rate, the piecewise-cubic form
+over the overlapping range): BD-rate in percent, negative = fewer bytes than the ladder at equal
+PSNR; BD-PSNR in dB, positive = higher PSNR than the ladder at equal size. Where a delta is not
+defined (a single-point codec such as SPZ, curves that do not overlap) the number is null and
+``reason`` says why.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import numpy as np
 import torch
 
 from engine import io
+from engine.bd import bd_psnr, bd_rate
 from engine.codec import decode_bytes, ladder
 from engine.codec.importance import importance as importance_scores
 from engine.evaluate import eval_against_capture, eval_against_reference, reference_renders
@@ -215,12 +225,95 @@ def put_curve(result: dict, codec: str, points: list[dict]) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------- Bjøntegaard deltas
+def _measured(curve: dict) -> tuple[list[float], list[float], int]:
+    """(bytes [n], psnr [n]) of the points with a finite PSNR, and how many were left out (a PSNR
+    of inf for identical renders, null once saved, or not measured yet)."""
+    rates, psnrs = [], []
+    for p in curve["points"]:
+        if p.get("psnr") is not None and np.isfinite(p["psnr"]) and p["bytes"] > 0:
+            rates.append(float(p["bytes"]))
+            psnrs.append(float(p["psnr"]))
+    return rates, psnrs, len(curve["points"]) - len(rates)
+
+
+def _too_few(name: str, n: int, left_out: int) -> str:
+    why = f"{name} has {n} point{'s' if n != 1 else ''} with a finite PSNR"
+    if left_out:
+        why += f" ({left_out} lossless or unmeasured left out)"
+    return why + "; a BD curve needs at least 2"
+
+
+def bd_rates_against(result: dict, anchor: str = "ladder") -> dict[str, dict]:
+    """Bjøntegaard deltas (engine.bd) of every codec of an RD result against ``anchor``'s curve,
+    with bytes as the rate: ``{codec: {"bd_rate_percent", "bd_psnr_db", "reason"}}``.
+
+    BD-rate < 0: the codec needs fewer bytes than the anchor at equal PSNR; BD-PSNR > 0: it has
+    the higher PSNR at equal size. A delta that is not defined (fewer than 2 points with a finite
+    PSNR on either curve, or ranges that do not overlap) is None and ``reason`` says why; ``reason``
+    is None when both are numbers. The anchor itself is not listed."""
+    curves = {c["codec"]: c for c in result["curves"]}
+    out: dict[str, dict] = {}
+    base = curves.get(anchor)
+    a_rates, a_psnrs, a_left = _measured(base) if base is not None else ([], [], 0)
+    for codec, curve in curves.items():
+        if codec == anchor:
+            continue
+        entry = {"bd_rate_percent": None, "bd_psnr_db": None, "reason": None}
+        rates, psnrs, left = _measured(curve)
+        if base is None:
+            entry["reason"] = f"the result has no {anchor} curve"
+        elif len(a_rates) < 2:
+            entry["reason"] = _too_few(f"the {anchor}", len(a_rates), a_left)
+        elif len(rates) < 2:
+            entry["reason"] = _too_few("it", len(rates), left)
+        else:
+            reasons = []
+            for key, fn, what in (("bd_rate_percent", bd_rate, "BD-rate"), ("bd_psnr_db", bd_psnr, "BD-PSNR")):
+                try:
+                    entry[key] = fn(a_rates, a_psnrs, rates, psnrs)
+                except ValueError as e:
+                    reasons.append(f"{what}: {e}")
+            entry["reason"] = "; ".join(reasons) or None
+        out[codec] = entry
+    return out
+
+
+def bd_summary(result: dict, anchor: str = "ladder") -> dict:
+    """The ``bd`` entry of the RD JSON (schema above)."""
+    return {"anchor": anchor, "rate": "bytes", "codecs": bd_rates_against(result, anchor)}
+
+
+def bd_lines(result: dict, anchor: str = "ladder") -> list[str]:
+    """The "BD-rate against the ladder" section ``splatlab rd`` prints after its table: a heading,
+    then one line per codec (BD-rate %, BD-PSNR dB, or why they are not defined)."""
+    labels = {c["codec"]: c["label"] for c in result["curves"]}
+    name = "the ladder" if anchor == "ladder" else labels.get(anchor, anchor)
+    lines = [f"BD-rate against {name} (bytes at equal PSNR; negative = fewer bytes than {name}), "
+             f"BD-PSNR (dB at equal size; positive = higher PSNR):"]  # fmt: skip
+    width = max((len(v) for v in labels.values()), default=0)
+    for codec, e in bd_rates_against(result, anchor).items():
+        nums = []
+        if e["bd_rate_percent"] is not None:
+            nums.append(f"BD-rate {e['bd_rate_percent']:+7.2f} %")
+        if e["bd_psnr_db"] is not None:
+            nums.append(f"BD-PSNR {e['bd_psnr_db']:+6.2f} dB")
+        if e["reason"] is not None:
+            nums.append(("not defined: " if not nums else "") + e["reason"])
+        lines.append(f"  {labels[codec]:<{width}}  " + "  ".join(nums))
+    if len(lines) == 1:
+        lines.append("  (no other codec in this result)")
+    return lines
+
+
+# ---------------------------------------------------------------------------- saving and checking
 def save_rd(path: str | os.PathLike, result: dict) -> None:
-    """Write an RD result as JSON, atomically (``splatlab rd -o`` and the studio's Save RD JSON).
-    Strict JSON: a non-finite PSNR (identical renders, engine.metrics) is written as null."""
+    """Write an RD result as JSON, atomically (``splatlab rd -o`` and the studio's Save RD JSON),
+    with its ``bd`` entry computed afresh (a curve may have joined since; ``result`` itself is not
+    changed). Strict JSON: a non-finite PSNR (identical renders, engine.metrics) is written as null."""
     from engine.io.atomic import atomic_write_json
 
-    atomic_write_json(path, result)
+    atomic_write_json(path, {**result, "bd": bd_summary(result)})
 
 
 def validate_rd(obj: dict) -> None:
@@ -241,3 +334,10 @@ def validate_rd(obj: dict) -> None:
                 raise ValueError(f"a point of {curve['codec']} lacks {sorted(missing)}")
             if not (p["bytes"] > 0 and np.isfinite(p["ratio"])):
                 raise ValueError("bytes and ratio must be positive and finite")
+    bd = obj.get("bd")  # optional: files written before it existed have none
+    if bd is not None:
+        if not (isinstance(bd, dict) and "anchor" in bd and isinstance(bd.get("codecs"), dict)):
+            raise ValueError("bd needs an anchor and a codecs mapping")
+        for codec, e in bd["codecs"].items():
+            if not (isinstance(e, dict) and {"bd_rate_percent", "bd_psnr_db", "reason"} <= set(e)):
+                raise ValueError(f"bd of {codec} needs bd_rate_percent, bd_psnr_db and reason")

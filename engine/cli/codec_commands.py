@@ -120,7 +120,7 @@ def _parse_levels(text: str) -> list[int]:
 def _rd(args) -> int:
     from engine import jobs
     from engine.io.atomic import check_writable
-    from engine.rd import BASELINES, rd_sweep, save_rd
+    from engine.rd import BASELINES, bd_lines, rd_sweep, save_rd
 
     levels = _parse_levels(args.levels)
     check_writable(args.output)
@@ -139,6 +139,7 @@ def _rd(args) -> int:
             name = curve["label"] + (f" {p['level']}" if p["level"] is not None else "")
             print(f"{name:<34} {p['ratio']:6.1f}x  {p['bits_per_gaussian']:7.1f} bits/G  PSNR {p['psnr']:6.2f}  "
                   f"SSIM {p['ssim']:.4f}  enc {p['encode_s']:.2f}s dec {p['decode_s']:.2f}s", file=sys.stderr)  # fmt: skip
+    print("\n".join(["", *bd_lines(result)]), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
