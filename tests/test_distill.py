@@ -13,7 +13,8 @@ import torch
 
 from engine import jobs
 from engine.distill import DistillConfig, distill_job
-from engine.distill.importance import cdf_prune_mask, importance_score, sample_survivors
+from engine.distill.importance import budget_prune_mask, cdf_prune_mask, importance_score, sample_survivors
+from engine.distill.pseudo_views import pseudo_views
 from engine.distill.structure import structural_loss, structural_loss_dense
 from engine.distill.teacher_mean import teacher_means_job
 from engine.distill.teachers import _matrix_to_quat, _quat_to_matrix, six_d_noise
@@ -36,14 +37,15 @@ def test_the_teacher_mean_is_the_pixel_mean_of_the_clamped_renders(tiny_capture,
     teachers = [random_scene(300, seed=s, extent=1.0) for s in (1, 2, 3)]
     views = list(tiny_capture.train_indices)[:3]
     cache = str(tmp_path / "means.npz")
-    means = jobs.run(teacher_means_job(teachers, tiny_capture, views, cache=cache), show=False)
+    cams = {i: tiny_capture.frames[i].camera for i in views}
+    means = jobs.run(teacher_means_job(teachers, cams, tiny_capture.background, cache=cache), show=False)
     bg = tuple(tiny_capture.background)
     for i in views:
         cam = tiny_capture.frames[i].camera
         expected = torch.stack([render(t, cam, background=bg, with_depth=False).colors[0].clamp(0, 1) for t in teachers]).mean(0)
         assert torch.allclose(means.image(i), expected, atol=0.5 / 255 + 1e-6)
         assert means.images[i].dtype == np.uint8  # 3 bytes a pixel, not a float image
-    again = jobs.run(teacher_means_job([], tiny_capture, views, cache=cache), show=False)  # read back, no renders
+    again = jobs.run(teacher_means_job([], cams, tiny_capture.background, cache=cache), show=False)  # read back, no renders
     assert all(np.array_equal(again.images[i], means.images[i]) for i in views)
 
 
@@ -94,6 +96,10 @@ def test_pruning_keeps_the_requested_number_by_importance():
     assert int(few.sum()) == 50
     cdf = cdf_prune_mask(score, 0.01)
     assert not cdf[:100].any() and score[~cdf].sum() <= 0.01 * score.sum() + 1e-12
+    budget = budget_prune_mask(score, 400, 0.01)  # the CDF prune, then down to the budget by importance
+    assert int(budget.sum()) == 400 and not budget[:100].any()
+    assert score[budget].min() >= score[cdf & ~budget].max()
+    assert torch.equal(budget_prune_mask(score, 10_000, 0.01), cdf)  # under the budget: the CDF prune alone
 
 
 def test_importance_is_zero_for_gaussians_that_never_win_a_pixel(tiny_capture):
@@ -104,6 +110,26 @@ def test_importance_is_zero_for_gaussians_that_never_win_a_pixel(tiny_capture):
     cams = [tiny_capture.frames[i].camera for i in tiny_capture.train_indices[:4]]
     score = importance_score(g.means, g.quats, g.scales, g.opacities, cams)
     assert (score[:10] == 0).all() and (score > 0).any()
+
+
+def test_pseudo_views_lie_between_neighbouring_training_cameras(tiny_capture):
+    cams = [tiny_capture.frames[i].camera for i in tiny_capture.train_indices]
+    views = pseudo_views(cams, 12, seed=3)
+    assert len(views) == 12 and pseudo_views(cams, 0) == []
+    centres = np.stack([c.center for c in cams])
+    for v in views:
+        r = v.camera_to_world[:3, :3]
+        assert np.allclose(r @ r.T, np.eye(3), atol=1e-9) and np.linalg.det(r) > 0  # a rotation
+        # the centre is on a segment from a training camera towards another, 25-75 % of the way
+        d = np.linalg.norm(centres - v.center, axis=1)
+        a, b = np.argsort(d)[:2]
+        seg = centres[b] - centres[a]
+        t = float(np.dot(v.center - centres[a], seg) / np.dot(seg, seg))
+        assert 0.2 < t < 0.8 and np.allclose(centres[a] + t * seg, v.center, atol=1e-6)
+        assert not any(np.allclose(v.center, c) for c in centres)
+        assert (v.width, v.height, v.fx) == (cams[0].width, cams[0].height, cams[0].fx)
+    again = pseudo_views(cams, 12, seed=3)
+    assert all(np.array_equal(a.camera_to_world, b.camera_to_world) for a, b in zip(views, again))
 
 
 def test_six_d_rotation_noise_keeps_unit_quaternions_and_zero_noise_is_identity():
@@ -138,7 +164,7 @@ def test_a_tiny_distillation_writes_the_student_the_teachers_and_metrics(distill
     roles = [(m["role"], m["kind"]) for m in metrics["models"]]
     assert roles == [("teacher", "standard"), ("teacher", "noise"), ("teacher", "dropout"), ("student", "student")]
     standard, student = metrics["models"][0], metrics["models"][-1]
-    assert student["count"] <= int(0.3 * standard["count"])  # the requested share, or fewer after the CDF prune
+    assert student["count"] <= int(0.3 * standard["count"])  # the requested share (fewer if the CDF prune takes more)
     for m in metrics["models"]:
         assert len(m["psnr_per_view"]) == len(m["ssim_per_view"]) == len(metrics["test_views"])
         assert m["bytes"] > 0 and m["render_ms"] > 0 and np.isfinite(m["psnr"])

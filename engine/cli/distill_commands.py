@@ -6,6 +6,7 @@ import sys
 
 from engine.cli.common import EXIT_OK, Command, print_json
 from engine.device import DEVICES, DISTILL
+from engine.distill.config import DistillConfig
 
 
 def _distill_args(p):
@@ -25,6 +26,9 @@ def _distill_args(p):
     p.add_argument("--l1-target", choices=("gt", "teacher"), default="gt",
                    help="the distillation L1 compares the student with the photo (gt, default) or the teacher mean")  # fmt: skip
     p.add_argument("--no-structure", action="store_true", help="leave out the structural loss")
+    p.add_argument("--pseudo-views", type=int, default=DistillConfig.pseudo_views,
+                   help="views between the training cameras where the student also matches the teacher mean "
+                   f"(default {DistillConfig.pseudo_views}; 0: the training views only, as the paper)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT.partial")
     p.add_argument("--json", action="store_true", help="print metrics.json's summary as JSON")
 
@@ -37,7 +41,8 @@ def _distill(args) -> int:
 
     cfg = DistillConfig.from_options(iterations=args.iterations, max_side=args.max_side, device=args.device,
                                      seed=args.seed, keep=args.keep, init_points=args.init_points,
-                                     l1_target=args.l1_target, structure_weight=0.0 if args.no_structure else 1.0)  # fmt: skip
+                                     l1_target=args.l1_target, structure_weight=0.0 if args.no_structure else 1.0,
+                                     pseudo_views=args.pseudo_views)  # fmt: skip
     given = [t.strip() for t in (args.teachers or "").split(",") if t.strip()]
     try:
         result = jobs.run(distill_job(args.capture, args.output, cfg, teachers=teacher_files(given),

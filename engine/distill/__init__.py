@@ -2,8 +2,9 @@
 
 - ``config``       DistillConfig and the paper's schedule as fractions of the run
 - ``teachers``     the noise-augmented and dropout teachers (Trainer subclasses)
-- ``teacher_mean`` the teachers' mean image per training view, cached as uint8
-- ``importance``   the §3.4 importance score, sampling and CDF pruning
+- ``teacher_mean`` the teachers' mean image per training view or pseudo-view, cached as uint8
+- ``pseudo_views`` cameras between the training ones, where the teachers also supervise
+- ``importance``   the §3.4 importance score, sampling, CDF and budget pruning
 - ``structure``    the structural similarity loss (separable, point-chunked) and its dense twin
 - ``student``      the student (Trainer subclass): distillation, pruning, structure
 - ``job``          distill_job: the whole run, resumable; metrics for every model

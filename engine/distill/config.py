@@ -41,8 +41,17 @@ class DistillConfig:
     distill_weight: float = 0.4
     structure_weight: float = 1.0
     l1_target: str = "gt"
+    # pseudo-views (engine.distill.pseudo_views): this many cameras between the training ones,
+    # where the student also matches the teacher mean, pseudo_weight x [0.8 L1 + 0.2 (1 - SSIM)],
+    # on one of them every pseudo_every steps; 0 views: the paper's training-views-only scheme
+    pseudo_views: int = 64
+    pseudo_weight: float = 0.4
+    pseudo_every: int = 1
     importance: str = "indoor"  # §3.4 score: indoor (sum of weights) or outdoor (per-pixel)
     cdf_drop_mass: float = 0.01  # CDF prune at 20k: drop the least important 1 % of the score mass
+    # the sampling prune at 15k draws oversample x the budget; the CDF prune at 20k then trims to
+    # the budget (it drops about a third of a sample at CPU run lengths, so 1 x ended at ~10 %)
+    oversample: float = 2.0
 
     @classmethod
     def from_options(cls, *, iterations: int | None = None, max_side: int | None = None, device: str = "auto",
@@ -72,6 +81,10 @@ class DistillConfig:
             raise InputError(None, f"teacher kinds must be some of {', '.join(TEACHER_KINDS)} (got {', '.join(self.teachers) or 'none'})")
         if self.l1_target not in L1_TARGETS:
             raise InputError(None, f"--l1-target must be one of {', '.join(L1_TARGETS)}")
+        if self.pseudo_views < 0 or self.pseudo_weight < 0 or self.pseudo_every < 1:
+            raise InputError(None, "pseudo-views: the count and weight must not be negative, and the interval at least 1 step")
+        if self.oversample < 1:
+            raise InputError(None, f"the oversampling of the 15k prune must be at least 1 (got {self.oversample:g})")
         if not 0 <= self.distill_weight < 1 or self.structure_weight < 0:
             raise InputError(None, "the distillation weight must be in [0, 1) and the structure weight not negative")
         return self

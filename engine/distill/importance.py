@@ -69,3 +69,14 @@ def cdf_prune_mask(score: Tensor, drop_mass: float = 0.01) -> Tensor:
     mask = torch.zeros_like(score, dtype=torch.bool)
     mask[order[keep_sorted]] = True
     return mask & (score > 0)
+
+
+def budget_prune_mask(score: Tensor, budget: int, drop_mass: float = 0.01) -> Tensor:
+    """[N] bool survivors: the CDF prune (``cdf_prune_mask``), then, while more than ``budget``
+    remain, the least important of them go too, so the count ends at the budget."""
+    mask = cdf_prune_mask(score, drop_mass)
+    if int(mask.sum()) > budget:
+        ranked = torch.argsort(torch.where(mask, score, torch.full_like(score, -1.0)), descending=True, stable=True)
+        mask = torch.zeros_like(mask)
+        mask[ranked[:budget]] = True
+    return mask

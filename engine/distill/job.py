@@ -30,6 +30,7 @@ import torch
 
 from engine.device import resolve_device
 from engine.distill.config import DistillConfig
+from engine.distill.pseudo_views import pseudo_views
 from engine.distill.report import FORMAT
 from engine.distill.student import student_factory
 from engine.distill.teacher_mean import teacher_means_job
@@ -134,9 +135,10 @@ def distill_job(
     make_output_folder(work, out_dir)
     kinds = [] if given else list(config.teachers)
     n_views = len(capture.train_indices)
+    n_pseudo = config.pseudo_views
     test_ids = list(capture.test_indices) or list(range(len(capture.frames)))
     n_models = max(len(kinds), len(given)) + 1
-    total = config.iterations * (len(kinds) + 1) + n_views + n_models * len(test_ids)
+    total = config.iterations * (len(kinds) + 1) + n_views + n_pseudo + n_models * len(test_ids)
     keep = False
     try:
         # 1. teachers
@@ -160,13 +162,20 @@ def distill_job(
         teacher_scenes = [m["scene"] for m in models]
         standard = teacher_scenes[0]
 
-        # 2. the teachers' mean image per training view (cached with the student's checkpoint)
-        means = None
+        # 2. the teachers' mean image per training view and pseudo-view (cached with the student's checkpoint)
+        means = pseudo = None
         if config.distill_weight > 0:
-            job = teacher_means_job(teacher_scenes, capture, list(capture.train_indices),
-                                    cache=os.path.join(work, "teacher_means.npz"), cancel=cancel)  # fmt: skip
+            cams = {i: capture.frames[i].camera for i in capture.train_indices}
+            job = teacher_means_job(teacher_scenes, cams, capture.background, cache=os.path.join(work, "teacher_means.npz"),
+                                    cancel=cancel)  # fmt: skip
             means = yield from _relay(job, offset, n_views, total, "teacher means")
         offset += n_views
+        if config.pseudo_views > 0:
+            cams = pseudo_views([capture.frames[i].camera for i in capture.train_indices], config.pseudo_views, config.seed)
+            job = teacher_means_job(teacher_scenes, dict(enumerate(cams)), capture.background,
+                                    cache=os.path.join(work, "pseudo_means.npz"), cancel=cancel, what="pseudo-view")  # fmt: skip
+            pseudo = (cams, (yield from _relay(job, offset, n_pseudo, total, "teacher means at pseudo-views")))
+        offset += n_pseudo
 
         # 3. the student
         keep_count = max(1, int(config.keep * standard.count))
@@ -174,7 +183,7 @@ def distill_job(
         again = os.path.exists(os.path.join(partial_dir(sdir), CHECKPOINT))
         target = standard.means if config.structure_weight > 0 else None
         job = train_job(capture, sdir, _student_train_config(config), cancel=cancel, pause=pause, resume=again,
-                        make_trainer=student_factory(config, keep_count, means, target))  # fmt: skip
+                        make_trainer=student_factory(config, keep_count, means, target, pseudo))  # fmt: skip
         result = yield from _relay(job, offset, config.iterations, total, f"student (keep {config.keep:.0%})")
         if result.status == "paused":
             keep = True
@@ -203,7 +212,7 @@ def distill_job(
         os.replace(os.path.join(sdir, "point_cloud.ply"), os.path.join(work, "point_cloud.ply"))
         os.replace(os.path.join(sdir, "train_log.jsonl"), os.path.join(work, "student_log.jsonl"))
         shutil.rmtree(sdir)
-        for name in ("teacher_means.npz",):
+        for name in ("teacher_means.npz", "pseudo_means.npz"):
             if os.path.exists(os.path.join(work, name)):
                 os.unlink(os.path.join(work, name))
         atomic_write_text(os.path.join(work, "cameras.json"), json.dumps(cameras_json(capture), indent=2) + "\n")

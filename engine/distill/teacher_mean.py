@@ -1,4 +1,5 @@
-"""The aggregated teacher image per training view (Distilled-3DGS, arXiv 2508.14037 §3.2).
+"""The aggregated teacher image per view (Distilled-3DGS, arXiv 2508.14037 §3.2): the training
+views, and the pseudo-views between them (engine.distill.pseudo_views).
 
 The teachers are frozen and the poses fixed, so the pixel mean of their renders (each clamped to
 [0, 1]) is computed once per view and kept as uint8: 3 bytes a pixel, 43 views of 200x200 in
@@ -14,13 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.camera import Camera
 from engine.jobs import CancelToken, Job, Progress
 from engine.render import render
 from engine.scene import GaussianScene
 
 
 class TeacherMeans:
-    """uint8 [H, W, 3] mean teacher image per training view index."""
+    """uint8 [H, W, 3] mean teacher image per view key (a training view's index, or a
+    pseudo-view's number)."""
 
     def __init__(self, images: dict[int, np.ndarray]):
         self.images = images
@@ -47,24 +50,23 @@ class TeacherMeans:
 
 
 @torch.no_grad()
-def teacher_means_job(teachers: list[GaussianScene], capture, views: list[int], cache: str | None = None,
-                      cancel: CancelToken | None = None) -> Job:  # fmt: skip
-    """Job: the mean teacher image of each training view (read from ``cache`` when it exists;
-    written there when given)."""
+def teacher_means_job(teachers: list[GaussianScene], cameras: dict[int, Camera], background, cache: str | None = None,
+                      cancel: CancelToken | None = None, what: str = "view") -> Job:  # fmt: skip
+    """Job: the mean teacher image for each camera of ``cameras`` (read from ``cache`` when it
+    exists; written there when given)."""
     if cache and os.path.exists(cache):
         return TeacherMeans.load(cache)
-    bg = tuple(capture.background)
+    bg = tuple(background)
     images = {}
-    for n, i in enumerate(views):
+    for n, (i, cam) in enumerate(cameras.items()):
         if cancel is not None:
             cancel.check()
-        cam = capture.frames[i].camera
         total = None
         for t in teachers:
             img = render(t, cam, background=bg, with_depth=False).colors[0].clamp(0, 1)
             total = img if total is None else total + img
         images[i] = (total / len(teachers) * 255.0).round().to(torch.uint8).cpu().numpy()
-        yield Progress(n + 1, len(views), f"teacher mean, view {n + 1}/{len(views)}", {})
+        yield Progress(n + 1, len(cameras), f"teacher mean, {what} {n + 1}/{len(cameras)}", {})
     means = TeacherMeans(images)
     if cache:
         means.save(cache)

@@ -7,14 +7,17 @@
    (each the job of ``splatlab train CAPTURE --max-side M --iterations N``, plus the noise or
    dropout events) and the full student.
 2. Student variants at the same budget (keep x the standard teacher's count), each reusing those
-   teachers: pruning alone (no teachers, no structural loss), each teacher alone, all three
-   without the structural loss, and the full method with the L1 term against the teacher mean
-   instead of the photo (the paper-versus-code question, ALGORITHMS.md §3.6).
+   teachers: pruning alone (no teachers, no structural loss, no pseudo-views), each teacher
+   alone, all three without the structural loss, all three on the training views only (the
+   paper's scheme: no pseudo-views), and the full method with the L1 term against the teacher
+   mean instead of the photo (the paper-versus-code question, ALGORITHMS.md §3.6).
 3. Per model: Gaussians, PLY bytes, test PSNR / SSIM (the capture's held-out views), engine
    render time per frame (CPU, median) and GL viewport draw time (EGL offscreen at the capture's
    image size, median of 5 frames after a warm-up; llvmpipe on the CPU machine).
 
 Writes OUT/<capture>.json and prints a table with each row's PSNR against the standard teacher.
+A row whose output folder is complete is read back, not run again (so an interrupted benchmark
+continues where it stopped; delete OUT/<capture>_<px>px_<n>it to start over).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -42,11 +46,12 @@ CAPTURES = {"lego": "captures/lego_nerf_synthetic", "fox": "captures/fox_instant
 DATA = Path(os.environ.get("SPLATLAB_SHARED", REPO.parent / "shared")) / "data"
 
 VARIANTS = {  # name: (DistillConfig changes, teacher kinds used)
-    "pruning alone": ({"distill_weight": 0.0, "structure_weight": 0.0}, ()),
+    "pruning alone": ({"distill_weight": 0.0, "structure_weight": 0.0, "pseudo_views": 0}, ()),
     "standard teacher": ({}, ("standard",)),
     "noise teacher": ({}, ("noise",)),
     "dropout teacher": ({}, ("dropout",)),
     "3 teachers, no structure": ({"structure_weight": 0.0}, ("standard", "noise", "dropout")),
+    "3 teachers, training views only": ({"pseudo_views": 0}, ("standard", "noise", "dropout")),
     "3 teachers, L1 vs teacher mean": ({"l1_target": "teacher"}, ("standard", "noise", "dropout")),
 }
 
@@ -75,6 +80,18 @@ def gl_draw_ms(scene, cam, frames: int = 5) -> float:
     return statistics.median(times)
 
 
+def run_or_load(capture, folder: Path, cfg, teachers=None, desc: str = "") -> tuple[dict, float]:
+    """(metrics.json, seconds) of a distillation, run unless ``folder`` already holds it."""
+    done = folder / "metrics.json"
+    if done.exists():
+        print(f"{desc}: already done, read from {folder}", flush=True)
+        return json.loads(done.read_text()), math.nan
+    t = time.perf_counter()
+    interrupted = (folder.parent / (folder.name + ".partial")).exists()
+    result = jobs.run(distill_job(capture, str(folder), cfg, teachers=teachers, resume=interrupted), desc=desc)
+    return result.metrics, time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--capture", default="lego")
@@ -92,11 +109,9 @@ def main() -> None:
     cam = capture.frames[(capture.test_indices or [0])[0]].camera
 
     rows = []
-    t = time.perf_counter()
-    full = jobs.run(distill_job(capture, str(out / "full"), base), desc="distill (teachers + full student)")
-    full_seconds = time.perf_counter() - t
-    teacher_paths = {m["kind"]: str(out / "full" / m["path"]) for m in full.metrics["models"] if m["role"] == "teacher"}
-    for m in full.metrics["models"]:
+    full, full_seconds = run_or_load(capture, out / "full", base, desc="distill (teachers + full student)")
+    teacher_paths = {m["kind"]: str(out / "full" / m["path"]) for m in full["models"] if m["role"] == "teacher"}
+    for m in full["models"]:
         label = f"teacher: {m['kind']}" if m["role"] == "teacher" else "student: 3 teachers + structure (full)"
         rows.append(dict(m, label=label, file=str(out / "full" / m["path"])))
         print(f"{label}: {m['count']:,} Gaussians, test PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}", flush=True)
@@ -105,13 +120,11 @@ def main() -> None:
         cfg = dataclasses.replace(base, **changes)
         paths = [teacher_paths[k] for k in kinds] or [teacher_paths["standard"]]  # the budget's reference
         folder = out / variant.replace(" ", "_").replace(",", "")
-        t = time.perf_counter()
-        r = jobs.run(distill_job(capture, str(folder), cfg, teachers=paths), desc=variant)
-        student = next(m for m in r.metrics["models"] if m["role"] == "student")
-        rows.append(dict(student, label=f"student: {variant}", file=str(folder / student["path"]),
-                         seconds=time.perf_counter() - t))  # fmt: skip
+        metrics, seconds = run_or_load(capture, folder, cfg, teachers=paths, desc=variant)
+        student = next(m for m in metrics["models"] if m["role"] == "student")
+        rows.append(dict(student, label=f"student: {variant}", file=str(folder / student["path"]), seconds=seconds))
         print(f"{rows[-1]['label']}: {student['count']:,} Gaussians, test PSNR {student['psnr']:.2f} dB "
-              f"(full student {rows[len(full.metrics['models']) - 1]['psnr']:.2f}, standard teacher "
+              f"(full student {rows[len(full['models']) - 1]['psnr']:.2f}, standard teacher "
               f"{rows[0]['psnr']:.2f})", flush=True)  # fmt: skip
 
     for r in rows:
@@ -133,7 +146,7 @@ def main() -> None:
         print(f"{r['label']:<42} {r['count']:>10,} {r['count'] / standard['count']:>6.1%} {r['bytes'] / 1e6:>6.2f} "
               f"{r['psnr']:>6.2f} {r['psnr'] - standard['psnr']:>+6.2f} {r['ssim']:>6.3f} {r['render_ms']:>7.1f} "
               f"{r['gl_ms']:>7.1f}")  # fmt: skip
-    full_student = rows[len(full.metrics["models"]) - 1]
+    full_student = rows[len(full["models"]) - 1]
     print(f"frame time teacher / student: CPU {standard['render_ms'] / full_student['render_ms']:.2f}x, "
           f"GL {standard['gl_ms'] / full_student['gl_ms']:.2f}x")  # fmt: skip
     if pruning:
