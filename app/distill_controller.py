@@ -49,6 +49,7 @@ def make_config(settings: dict) -> DistillConfig:
         max_side=settings.get("max_side") or 0,  # the panel's None/0 is its "full size"
         device=settings.get("device", "auto"), seed=int(settings.get("seed", 0)),
         init_points=settings.get("init_points") or None,
+        pseudo_views=int(settings.get("pseudo_views", DistillConfig.pseudo_views)),
     )  # fmt: skip
 
 

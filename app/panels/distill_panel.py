@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QComboBox, QDoub
 from app.documents import human_bytes
 from app.panels.progress_mixin import CaptureRunMixin, DefaultSplitMixin, duration, output_beside, result_plot
 from engine.device import DISTILL
+from engine.distill.config import DistillConfig
 
 REDRAW_HZ = 4
 # engine.device.DISTILL, as the panel's fields show them (max side 0: full size)
@@ -139,6 +140,10 @@ class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
         self.init_points = QSpinBox(minimum=0, maximum=10_000_000, singleStep=10_000, specialValueText="engine default")
         self.init_points.setGroupSeparatorShown(True)
         self.init_points.setToolTip("Random initial points when the capture has no SfM points (0: the engine's default)")
+        self.pseudo_views = QSpinBox(objectName="distillPseudoViews", minimum=0, maximum=4096, singleStep=16,
+                                     value=DistillConfig.pseudo_views, specialValueText="none (the paper's scheme)")  # fmt: skip
+        self.pseudo_views.setToolTip("Views between the training cameras where the student also matches the "
+                                     "teachers' mean image (0: the training views only)")  # fmt: skip
         self._apply_defaults(self._effective_cuda())
 
         form = QFormLayout()
@@ -152,6 +157,7 @@ class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
         row.addWidget(self.keep)
         row.addWidget(QLabel("of the standard teacher's Gaussians"), 1)
         form.addRow("Keep", row)
+        form.addRow("Pseudo-views", self.pseudo_views)
         teachers = QVBoxLayout()
         teachers.setSpacing(2)
         teachers.addWidget(self.train_teachers)
@@ -180,7 +186,7 @@ class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
         form.addRow("Device", row)
         self._settings_widgets = [self.capture, self.output, browse_capture, browse_output, self.keep,
                                   self.train_teachers, self.given_teachers, self.iterations, self.max_side,
-                                  self.device, self.seed, self.init_points]  # fmt: skip
+                                  self.device, self.seed, self.init_points, self.pseudo_views]  # fmt: skip
 
         # ------------------------------------------------------------------ controls and progress
         buttons = self._run_controls("distill", "distillProgress")
@@ -390,8 +396,9 @@ class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
         return [self.teacher_list.item(i).data(Qt.UserRole) for i in range(self.teacher_list.count())]
 
     def settings(self) -> dict:
-        """capture, output, keep, teachers, iterations, max_side, device, seed, init_points."""
-        return {**self._run_settings(), "keep": round(self.keep.value() / 100.0, 6), "teachers": self.teachers()}
+        """capture, output, keep, teachers, pseudo_views, iterations, max_side, device, seed, init_points."""
+        return {**self._run_settings(), "keep": round(self.keep.value() / 100.0, 6), "teachers": self.teachers(),
+                "pseudo_views": self.pseudo_views.value()}  # fmt: skip
 
     def set_settings(self, **values) -> None:
         """Set fields by settings() key (tests, restored sessions); ``teachers`` None trains them."""
@@ -400,6 +407,8 @@ class DistillPanel(CaptureRunMixin, DefaultSplitMixin, QWidget):
                 continue
             if key == "keep":
                 self.keep.setValue(float(v) * 100.0)
+            elif key == "pseudo_views":
+                self.pseudo_views.setValue(int(v))
             elif key == "teachers":
                 self.teacher_list.clear()
                 for p in v or []:

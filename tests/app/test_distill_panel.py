@@ -27,7 +27,7 @@ from tests.conftest import data_path
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::engine.io.captures.CaptureWarning")]  # lego lists absent images
 
 LEGO = "captures/lego_nerf_synthetic"
-TINY = dict(keep=0.3, iterations=30, max_side=32, init_points=300, device="cpu", seed=0)
+TINY = dict(keep=0.3, iterations=30, max_side=32, init_points=300, device="cpu", seed=0, pseudo_views=8)
 RUN_TIMEOUT = 600_000  # ms; the tiny run takes ~20 s on 2 cores, a few minutes on heavily loaded ones
 # Waits block in a QEventLoop until a signal (qtbot.waitSignal), never by polling: a polling wait
 # (QTest.qWait in a loop, qtbot.waitUntil) wakes the GUI thread every few ms, and on a loaded
@@ -108,7 +108,8 @@ def test_the_dock_runs_a_distillation_and_shows_the_table_and_the_chart(distille
     panel = win.distill_panel
     assert "Distill" in win.docks and win.docks["Distill"].toggleViewAction() in win.menuBar().actions()[1].menu().actions()
     # it trained three teachers, then the student, live in the viewport, and measured them
-    assert {"teacher 1/3 (standard)", "teacher 2/3 (noise)", "teacher 3/3 (dropout)", "teacher means"} <= ev.stages
+    assert {"teacher 1/3 (standard)", "teacher 2/3 (noise)", "teacher 3/3 (dropout)", "teacher means",
+            "teacher means at pseudo-views"} <= ev.stages  # fmt: skip
     assert any(s.startswith("student") for s in ev.stages) and "evaluate student" in ev.stages
     assert ev.previews and all(name.startswith("distilling: ") for name in ev.previews)
     assert ev.states[0] == "running" and "evaluating" in ev.states and ev.states[-1] == "idle"
@@ -116,6 +117,7 @@ def test_the_dock_runs_a_distillation_and_shows_the_table_and_the_chart(distille
     assert panel.progress.format() == "done" and panel.progress.value() == panel.progress.maximum()
     # the output folder, and the student is now the current scene (the preview is gone)
     assert (out / "point_cloud.ply").exists() and (out / "metrics.json").exists()
+    assert json.loads((out / "config.json").read_text())["pseudo_views"] == TINY["pseudo_views"]  # the panel's field
     assert not os.path.exists(partial_dir(str(out)))
     assert distilled.a_after_run.name.startswith("student") and distilled.a_after_run.path == str(out / "point_cloud.ply")
     assert not any(d.name.startswith("distilling: ") for d in win.workspace.documents)
