@@ -13,11 +13,11 @@ from engine.codec import container
 from engine.errors import InputError
 from engine.scene import GaussianScene
 
-CODECS = {"ladder": "engine.codec.ladder", "smol": "engine.codec.smol.codec"}
+CODECS = {"ladder": "engine.codec.ladder", "smol": "engine.codec.smol.codec", "feedforward": "engine.codec.feedforward.codec"}
 DEFAULT_CODEC = "ladder"
 DEFAULT_LEVEL = 3
 # What each codec's scenes are called ("splatlab info", the GUI's Scenes panel: engine.info).
-CODEC_NAMES = {"ladder": "SplatLab ladder", "smol": "Smol-GS"}
+CODEC_NAMES = {"ladder": "SplatLab ladder", "smol": "Smol-GS", "feedforward": "feed-forward (long context)"}
 
 
 def describe(codec: str, level: int | None = None) -> str:
