@@ -273,3 +273,13 @@ def test_augment_rotates_about_up_and_scales():
     R_in, R_out = quat_to_rotmat(torch.nn.functional.normalize(s.quats)), quat_to_rotmat(torch.nn.functional.normalize(a.quats))
     turn = R_out @ R_in.transpose(1, 2)  # the same rotation about z for every Gaussian
     assert torch.allclose(turn, turn[:1].expand_as(turn), atol=1e-4) and torch.allclose(turn[0, 2], torch.tensor([0.0, 0, 1]), atol=1e-4)
+
+
+def test_shipped_manifest_and_missing_default_weights(scene):
+    manifest = json.loads((REPO / "resources" / "codecs" / weights.MANIFEST).read_text())
+    assert manifest["version"] == weights.VERSION and manifest["file"] == weights.FILE
+    assert Arch.from_dict(manifest["architecture"]) == Arch()
+    if weights.default_path().exists():
+        pytest.skip("trained weights are installed")
+    with pytest.raises(InputError, match=r"feedforward_v1.pt: feedforward codec weights v1 are missing"):
+        registry_encode(scene.subset(slice(0, 1100)), "feedforward", 3)

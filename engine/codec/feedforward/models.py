@@ -294,7 +294,7 @@ class FeedForwardModel(nn.Module):
 
     def coding_copy(self) -> "FeedForwardModel":
         """A float64 copy on the weight grid (exact.round_to_grid), in eval mode, no gradients."""
-        m = copy.deepcopy(self).float()
+        m = copy.deepcopy(self).cpu().float()
         E.round_to_grid(m)
         m = m.double().eval()
         for p in m.parameters():
