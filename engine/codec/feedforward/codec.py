@@ -133,7 +133,9 @@ class _Stream:
             raise InputError(path, f"corrupt feed-forward metadata ({e})") from None
         if not 0 < self.n < 1 << 28 or not 0 <= self.degree <= 3 or len(self.box["lo"]) != 3 or not self.box["side"] > 0:
             raise InputError(path, "corrupt feed-forward metadata (sizes)")
-        self.bounds = serialise.windows(self.n, self.window_size) if self.window_size >= 1 else []
+        if not serialise.MIN_WINDOW <= self.window_size <= serialise.MAX_WINDOW:
+            raise InputError(path, f"corrupt feed-forward metadata (window {self.window_size})")
+        self.bounds = serialise.windows(self.n, self.window_size)
         if len(self.bounds) != self.count:
             raise InputError(path, "corrupt feed-forward metadata (window count)")
         if w_version != weights_mod.VERSION:
