@@ -6,7 +6,7 @@ JSON object on stdout.
 
 One module per command group: ``scene_commands`` (info, convert, render, eval),
 ``train_commands`` (train), ``distill_commands`` (distill), ``codec_commands`` (compress, decompress, rd), ``image_commands``
-(image); ``common`` holds what they share. ``splatlab gui`` is not here: the studio lives in
+(image), ``edit_commands`` (edit); ``common`` holds what they share. ``splatlab gui`` is not here: the studio lives in
 ``app``, whose entry point (``app.main:main``, the console script) passes it in as an extra
 command and makes it the default, so the engine never imports ``app`` or Qt.
 ``python -m engine.cli`` runs the engine's commands only.
@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Mapping, Sequence
 
-from engine.cli import codec_commands, distill_commands, image_commands, scene_commands, train_commands
+from engine.cli import codec_commands, distill_commands, edit_commands, image_commands, scene_commands, train_commands
 from engine.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -40,6 +40,7 @@ COMMANDS: dict[str, Command] = {
     **train_commands.COMMANDS,
     **distill_commands.COMMANDS,
     **codec_commands.COMMANDS,
+    **edit_commands.COMMANDS,
     **image_commands.COMMANDS,
 }
 
@@ -60,11 +61,15 @@ def build_parser(commands: Mapping[str, Command] | None = None) -> argparse.Argu
 
 
 def _join_signed_values(argv: list[str]) -> list[str]:
-    """``--up -z`` -> ``--up=-z``: argparse would take the axis for an option."""
+    """``--up -z`` -> ``--up=-z`` and ``--translate -1,0,0`` -> ``--translate=-1,0,0``: argparse
+    would take the value for an option."""
     out: list[str] = []
     for i, a in enumerate(argv):
-        if i and argv[i - 1] == "--up" and a.startswith("-") and len(a) == 2:
+        prev = argv[i - 1] if i else None
+        if prev == "--up" and a.startswith("-") and len(a) == 2:
             out[-1] = f"--up={a}"
+        elif prev in edit_commands.SIGNED_VALUE_OPTIONS and len(a) > 1 and a[0] == "-" and (a[1].isdigit() or a[1] == "."):
+            out[-1] = f"{prev}={a}"
         else:
             out.append(a)
     return out
