@@ -32,10 +32,14 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def output_beside(capture: str, suffix: str) -> str:
-    """``<capture><suffix>`` beside the capture folder."""
+def output_beside(capture: str, suffix: str, fallback: str | None = None) -> str:
+    """``<capture><suffix>`` beside the capture folder, or in ``fallback`` (default ~/SplatLab)
+    when that folder cannot be written (a read-only dataset, a mounted share)."""
     capture = os.path.abspath(capture.rstrip("/\\") or capture)
-    return os.path.join(os.path.dirname(capture), os.path.basename(capture) + suffix)
+    parent = os.path.dirname(capture)
+    if os.path.isdir(parent) and not os.access(parent, os.W_OK):
+        parent = fallback or os.path.join(os.path.expanduser("~"), "SplatLab")
+    return os.path.join(parent, os.path.basename(capture) + suffix)
 
 
 def result_plot(name: str, left: str, bottom: str | None = None, min_height: int = 150) -> pg.PlotWidget:

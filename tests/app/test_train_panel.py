@@ -52,6 +52,16 @@ def _buttons(panel):
     return (panel.start_button.isEnabled(), panel.pause_button.isEnabled(), panel.cancel_button.isEnabled())
 
 
+def test_the_default_output_moves_to_the_home_folder_when_the_capture_folder_is_read_only(tmp_path, monkeypatch):
+    capture = tmp_path / "data" / "lego"
+    capture.mkdir(parents=True)
+    assert default_output(str(capture)) == str(tmp_path / "data" / "lego-trained")  # beside it when writable
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path / "data") else writable(p, mode))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # (root may write anywhere, so the check is faked)
+    assert default_output(str(capture)) == str(tmp_path / "home" / "SplatLab" / "lego-trained")
+
+
 def test_train_from_the_panel_and_open_the_result(qtbot, window, tmp_path):
     capture = data_path(LEGO)
     panel = window.train_panel
