@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from engine import io
 from engine.cli import main
 from engine.edit import transform
 from engine.scene import GaussianScene
-from tests.conftest import random_scene
+from tests.conftest import random_scene, splat_transform
 
 
 def line_scene(n: int = 21) -> GaussianScene:
@@ -152,3 +153,38 @@ def test_the_output_replaces_an_old_file_only_when_complete(tmp_path, line_file,
     assert io.load(out).count == 21
     assert sorted(p.name for p in tmp_path.iterdir()) == ["line.ply", "o.ply"]  # no temporary left
     assert math.isclose(float(io.load(out).means[5, 0]), 0.5, rel_tol=1e-6)
+
+
+def test_playcanvas_axes_match_splat_transform(tmp_path, capsys):
+    """-N -t -r -s -B -S of PlayCanvas' splat-transform and the same steps here, in its axes."""
+    cli = splat_transform()
+    scene = random_scene(400, sh_degree=3, seed=6)
+    scene.means[7, 2] = float("nan")
+    src, theirs, ours = tmp_path / "in.ply", tmp_path / "theirs.ply", tmp_path / "ours.ply"
+    io.save(scene, src)
+    steps = [("-N", "--drop-invalid", None), ("-t", "--translate", "0.1,-0.2,0.3"), ("-r", "--rotate", "10,-20,30"),
+             ("-s", "--scale", "1.5"), ("-B", "--crop-box", "-1.2,-1.3,-1.4,1.1,1.0,1.3"), ("-S", "--crop-sphere", "0.1,0,0,1.4")]
+    st_args = [a for short, _, v in steps for a in ([short] if v is None else [short, v])]
+    done = subprocess.run([cli, "-w", str(src), *st_args, str(theirs)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    our_args = [a for _, long, v in steps for a in ([long] if v is None else [long, v])]
+    code, _, err = run(capsys, "edit", src, "-o", ours, "--playcanvas-axes", *our_args)
+    assert code == 0, err
+    a, b = io.load(theirs), io.load(ours)
+    assert a.count == b.count and 100 < a.count < 350  # the box and the sphere both cut
+    assert torch.allclose(a.means, b.means, atol=1e-5)
+    qa, qb = torch.nn.functional.normalize(a.quats, dim=1), torch.nn.functional.normalize(b.quats, dim=1)
+    assert torch.minimum((qa - qb).abs().amax(1), (qa + qb).abs().amax(1)).max() < 1e-6
+    assert torch.allclose(a.log_scales, b.log_scales, atol=1e-6)
+    assert torch.allclose(a.sh, b.sh, atol=1e-5)
+    assert torch.equal(a.opacity_logits, b.opacity_logits)
+
+
+def test_playcanvas_axes_turn_filters_and_up_too(tmp_path, line_file, capsys):
+    out = tmp_path / "o.ply"
+    # PlayCanvas x is the file's -x: x < -0.55 there is x > 0.55 here (0.6 ... 2.0: 15 splats)
+    code, _, err = run(capsys, "edit", line_file, "-o", out, "--playcanvas-axes", "--filter", "x<-0.55", "--up", "+y")
+    assert code == 0, err
+    got = io.load(out)
+    assert got.count == 6 and float(got.means[:, 0].max()) == pytest.approx(0.5)
+    assert torch.equal(got.means, io.load(line_file).means[:6])  # PlayCanvas +y up is the file's -y: no turn

@@ -69,6 +69,10 @@ def _edit_args(p):
     p.add_argument("--drop-invalid", op="drop-invalid", nargs=0, **step,
                    help="delete splats with NaN/Inf values or zero rotations (at this point of the order; without it "
                    "a file holding any is refused)")  # fmt: skip
+    p.add_argument("--playcanvas-axes", action="store_true",
+                   help="read the steps' coordinates, vectors and axes in PlayCanvas' axes (the file's turned half a turn "
+                   "about z, y up: what SuperSplat shows and what splat-transform's -t -r -B -S use), so the result "
+                   "matches splat-transform's; default: the file's own axes (those of splatlab info)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print a JSON summary of the steps")
 
 
@@ -148,6 +152,35 @@ def _parse_filter(text: str):
     return name, _COMPARISONS[cmp], value
 
 
+def _from_playcanvas_axes(op: str, value):
+    """A parsed step's value given in PlayCanvas' axes, in the file's: PlayCanvas (SuperSplat,
+    splat-transform) shows a PLY's splats turned half a turn about z, F = diag(-1, -1, 1), so a
+    vector v there is F v here and a rotation R is F R F. Scale and mirror commute with F."""
+    import numpy as np
+
+    from engine.edit.transform import rotation_from_euler
+
+    f = np.array([-1.0, -1.0, 1.0])
+    if op == "translate":
+        return list(f * value)
+    if op == "rotate":
+        return np.diag(f) @ rotation_from_euler(*value) @ np.diag(f)
+    if op == "crop-box":
+        a, b = f * value[0], f * value[1]
+        return list(np.minimum(a, b)), list(np.maximum(a, b))
+    if op == "crop-sphere":
+        return list(f * value[0]), value[1]
+    if op == "up":
+        t = value.strip().lower()
+        t = t if t[0] in "+-" else "+" + t
+        return ({"+": "-", "-": "+"}[t[0]] + t[1]) if t[1] in "xy" else t
+    if op == "filter" and value[0] in ("x", "y"):
+        name, cmp, threshold = value
+        flipped = {"lt": "gt", "gt": "lt", "le": "ge", "ge": "le", "eq": "eq", "ne": "ne"}[cmp]
+        return name, flipped, -threshold
+    return value
+
+
 # ---------------------------------------------------------------------------- running
 def _read(path: str, validate: bool):
     """Read a scene; with ``validate=False`` rows with NaN/Inf are kept (--drop-invalid deletes
@@ -210,6 +243,8 @@ def _edit(args) -> int:
     from engine.io.atomic import check_writable
 
     steps = [(op, raw, _parse(op, raw)) for op, raw in (args.ops or [])]
+    if args.playcanvas_axes:
+        steps = [(op, raw, _from_playcanvas_axes(op, value)) for op, raw, value in steps]
     fmt = io.format_from_extension(args.output)
     if fmt is None:
         raise InputError(args.output, "unknown output extension (known: " + ", ".join("." + f for f in io.FORMATS) + ")")
