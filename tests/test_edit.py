@@ -145,6 +145,25 @@ def test_every_operation_undoes_and_redoes_bit_for_bit():
     assert s.redo() is None and s.modified
 
 
+def test_transforms_in_many_chunks_undo_exactly(monkeypatch):
+    monkeypatch.setattr(transform, "CHUNK", 64)  # residuals are kept per chunk: use several
+    s = EditSession(random_scene(500, sh_degree=2, seed=8))
+    snaps = [snapshot(s)]
+    s.select(np.random.default_rng(0).random(500) < 0.4)
+    snaps.append(snapshot(s))
+    for step in (lambda: transform.rotate(s, (5, 80, -40), which="selection"), lambda: transform.rotate(s, (-30, 10, 170)),
+                 lambda: transform.scale(s, 3.3, which="selection"), lambda: transform.translate(s, (-7.5, 0.1, 1e-3))):  # fmt: skip
+        edit = step()
+        assert sum(r is not None for r in edit.residuals.values()) > 1
+        snaps.append(snapshot(s))
+    for i in range(len(snaps) - 1, 0, -1):
+        s.undo()
+        assert_bit_equal(s, snaps[i - 1], f"undo {i}")
+    for i in range(1, len(snaps)):
+        s.redo()
+        assert_bit_equal(s, snaps[i], f"redo {i}")
+
+
 def test_a_new_edit_drops_the_redo_tail_and_max_bytes_forgets_the_oldest():
     s = EditSession(random_scene(1000), history_max_bytes=600)
     rng = np.random.default_rng(0)

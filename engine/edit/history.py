@@ -19,9 +19,9 @@ than n/8 bytes (145 KB on a 1.16 M-splat scene).
 A residual holds, per float32 value, the integer difference of the bit patterns (the distance
 in units in the last place for values of one sign) between the original value and what the
 inverse transform gives back: a bit mask of the values that differ (packed, zstd) and their
-differences (zig-zag coded, split into byte planes, zstd). About three quarters of the
-differences are 0 and most others +-1 ulp, so a residual costs about 1.5 bits a value where a
-copy would cost 32.
+differences (zig-zag coded, split into byte planes, zstd). Most differences are 0 and most
+others +-1 ulp, so a residual costs a few bits a value where a copy would cost 32 (the measured
+cost of each kind of edit is in the README, "Editing").
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ class EditSession:
         self.revision = 0  # bumped on every change (front ends compare it to refresh)
         self.listeners: list[Callable[["EditSession"], None]] = []
         self._saved = self.history.top()
+        self._saved_revision = 0
 
     # ------------------------------------------------------------------ counts and masks
     @property
@@ -157,10 +158,13 @@ class EditSession:
     def mark_saved(self) -> None:
         """The current version is what is on disk (the title shows no unsaved mark)."""
         self._saved = self.history.top()
+        self._saved_revision = self.revision
 
     @property
     def modified(self) -> bool:
         """True when the scene or state differs from the last saved (or loaded) version."""
+        if not self.keep_history:
+            return self.revision != self._saved_revision
         return self.history.top() is not self._saved
 
     def _changed(self) -> None:

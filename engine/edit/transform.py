@@ -35,7 +35,7 @@ from engine.edit.history import IndexSet, apply_residual, encode_residual
 from engine.framing import parse_up
 from engine.render.sh import sh_basis
 
-CHUNK = 1 << 16  # rows per step: bounds the float64 temporaries (SH degree 3: ~75 MB)
+CHUNK = 1 << 14  # rows per step: bounds the float64 temporaries (SH degree 3: ~6 MB an array)
 
 
 # ---------------------------------------------------------------------- rotations
