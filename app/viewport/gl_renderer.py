@@ -10,6 +10,10 @@ Pipeline per frame:
    texelFetch by splat index), once per scene.
 3. ``SplatRenderer.set_order`` (GL thread): uploads the near-to-far order from
    ``app.viewport.sorting`` into the order buffer, once per sort.
+   ``SplatRenderer.set_state`` (GL thread): the per-splat edit state of engine.edit (a uint8 bit
+   field: 1 selected, 2 hidden, 4 deleted) into an R8UI texture, once per edit. Selected splats
+   are drawn mixed with orange; hidden and deleted ones are left out of the uploaded order (and
+   culled by the vertex shader too).
 4. ``SplatRenderer.render``: the order buffer is the *index buffer* of a GL_POINTS draw, so vertex
    k is splat order[k] (gl_VertexID) and the vertex shader runs once per splat; a geometry shader
    expands each visible splat into a quad (or, when small, one circumscribed triangle). Fragments
@@ -50,6 +54,8 @@ from engine.scene import GaussianScene
 
 MODES = ("color", "depth", "points", "ellipses")
 _MODE_IDS = {"color": 0, "depth": 1, "points": 2, "ellipses": 3}
+_DEPTH_VALUES = 4  # the splat program's mode for render_depth: colour = camera-space depth
+GONE = 6  # engine.edit.state HIDDEN | DELETED: not drawn
 GEOM_TEXELS = 3  # (mean.xyz, opacity), (s00 s01 s02 s11), (s12 s22 0 0)
 SH_STRIDES = {0: 1, 1: 3, 2: 7, 3: 12}  # RGBA texels for (d+1)^2 RGB coefficients
 TEX_WIDTH = 4096  # texels per texture row (a power of two; widened for huge scenes)
@@ -231,6 +237,9 @@ class SplatRenderer:
         self._points_vao: moderngl.VertexArray | None = None
         self._accum_tex: moderngl.Texture | None = None
         self._accum_fbo: moderngl.Framebuffer | None = None
+        self._state_tex: moderngl.Texture | None = None  # R8UI [N]: edit state bits
+        self._state: np.ndarray | None = None  # uint8 [N] uploaded, None: all zero
+        self._full_order: np.ndarray | None = None  # the last order given, before hidden splats are dropped
 
     # ------------------------------------------------------------------ data
     @property
@@ -255,6 +264,9 @@ class SplatRenderer:
         self._sh_tex = _data_texture(self.ctx, prepared.sh.shape[0], width, 4, "f4")
         _write_rows(self._geom_tex, prepared.geom)
         _write_rows(self._sh_tex, prepared.sh)
+        self._state_tex = _data_texture(self.ctx, n, width, 1, "u1")
+        _write_rows(self._state_tex, np.zeros((n, 1), np.uint8))
+        self._state = None
         self._order_buf = self.ctx.buffer(reserve=4 * n, dynamic=True)
         self._splat_vao = self.ctx.vertex_array(self._splat_prog, [], index_buffer=self._order_buf,
                                                 index_element_size=4)  # fmt: skip
@@ -272,9 +284,28 @@ class SplatRenderer:
         n = self._prepared.count
         if order.ndim != 1 or order.shape[0] > n or (order.shape[0] and int(order.max()) >= n):
             raise ValueError(f"order must be 1-D with at most {n} indices below {n}, got shape {order.shape}")
+        self._full_order = order
+        if self._state is not None:
+            order = order[(self._state[order] & GONE) == 0]  # hidden and deleted splats are not drawn
         if order.shape[0]:
-            self._order_buf.write(order)
+            self._order_buf.write(np.ascontiguousarray(order))
         self._order_len = int(order.shape[0])
+
+    def set_state(self, state: np.ndarray | None) -> None:
+        """Upload the per-splat edit state (GL thread): uint8 [N] bits of engine.edit.state
+        (1 selected: tinted, 2 hidden / 4 deleted: not drawn); None: an unedited scene."""
+        if self._state_tex is None:
+            return
+        n = self._prepared.count
+        if state is not None:
+            state = np.ascontiguousarray(state, dtype=np.uint8)
+            if state.shape != (n,):
+                raise ValueError(f"state must have shape ({n},), got {state.shape}")
+        was = self._state
+        self._state = None if state is None or not state.any() else state.copy()
+        _write_rows(self._state_tex, (self._state if self._state is not None else np.zeros(n, np.uint8)).reshape(n, 1))
+        if self._full_order is not None and (was is not None or self._state is not None):
+            self.set_order(self._full_order)  # the drawn order drops the splats now hidden
 
     # ------------------------------------------------------------------ drawing
     def render(
@@ -329,7 +360,25 @@ class SplatRenderer:
             target.clear(*bg, 1.0, viewport=rect)
         target.scissor = None
 
-    def _accumulate(self, camera: Camera, s: DisplaySettings, rect: tuple[int, int, int, int]) -> None:
+    def render_depth(self, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+        """The expected camera-space depth [H, W] (inf where nothing is drawn) and the alpha
+        [H, W] of the drawn splats (hidden and deleted ones left out), top row first, at the
+        camera's size: what the view shows, for engine.edit.select.front_layer (the engine's own
+        render_depth, in GL). Uses the current order (sort it for ``camera`` first). GL thread."""
+        w, h = int(camera.width), int(camera.height)
+        if self._order_len == 0 or self._geom_tex is None:
+            return np.full((h, w), np.inf, np.float32), np.zeros((h, w), np.float32)
+        self.ctx.enable_only(moderngl.NOTHING)
+        self.ctx.blend_equation = moderngl.FUNC_ADD
+        self._accumulate(camera, DisplaySettings(), (0, 0, w, h), mode_id=_DEPTH_VALUES)
+        acc = np.frombuffer(self._accum_tex.read(), dtype=np.float32).reshape(h, w, 4)[::-1]
+        alpha = np.ascontiguousarray(acc[..., 3])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            depth = np.where(alpha > 1e-6, acc[..., 0] / alpha, np.inf).astype(np.float32)
+        return depth, alpha
+
+    def _accumulate(self, camera: Camera, s: DisplaySettings, rect: tuple[int, int, int, int],
+                    mode_id: int | None = None) -> None:  # fmt: skip
         """Splats (or points) into the float accumulation buffer, near to far, "under" (§6.4)."""
         ctx, p = self.ctx, self._prepared
         fbo = self._accum_framebuffer(camera.width, camera.height)
@@ -342,19 +391,20 @@ class SplatRenderer:
         antialiased = p.antialiased if s.antialiased is None else bool(s.antialiased)
         common = dict(
             _view_uniforms(camera),
-            u_geom=0, u_sh=1, u_tex_shift=self._tex_shift, u_sh_stride=p.sh_stride,
+            u_geom=0, u_sh=1, u_state=2, u_tex_shift=self._tex_shift, u_sh_stride=p.sh_stride,
             u_sh_degree=max(0, min(int(s.sh_degree_limit), p.sh_degree)),
             u_scale2=float(s.splat_scale) ** 2, u_antialiased=antialiased,
         )  # fmt: skip
         self._geom_tex.use(0)
         self._sh_tex.use(1)
-        if s.mode == "points":
+        self._state_tex.use(2)
+        if s.mode == "points" and mode_id is None:
             self._set(self._points_prog, **common, u_point_size=float(s.point_size))
             self._points_vao.render(moderngl.POINTS, vertices=self._order_len)
         else:
             depth_range = visible_depth_range(p.depth_sample, camera) if s.mode == "depth" else (0.0, 1.0)
-            self._set(self._splat_prog, **common, u_mode=_MODE_IDS[s.mode], u_depth_range=depth_range,
-                      u_alpha_max=ALPHA_MAX)
+            mode = _MODE_IDS[s.mode] if mode_id is None else mode_id
+            self._set(self._splat_prog, **common, u_mode=mode, u_depth_range=depth_range, u_alpha_max=ALPHA_MAX)
             self._splat_vao.render(moderngl.POINTS, vertices=self._order_len)
         fbo.scissor = None
 
@@ -374,11 +424,12 @@ class SplatRenderer:
 
     # ------------------------------------------------------------------ cleanup
     def _release_splats(self) -> None:
-        for obj in (self._splat_vao, self._points_vao, self._order_buf, self._geom_tex, self._sh_tex):
+        for obj in (self._splat_vao, self._points_vao, self._order_buf, self._geom_tex, self._sh_tex, self._state_tex):
             if obj is not None:
                 obj.release()
         self._splat_vao = self._points_vao = self._order_buf = None
-        self._geom_tex = self._sh_tex = None
+        self._geom_tex = self._sh_tex = self._state_tex = None
+        self._state = self._full_order = None
         self._order_len = 0
         self._prepared = None
 

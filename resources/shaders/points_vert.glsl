@@ -9,9 +9,11 @@ void main() {
     int i = gl_VertexID;  // drawn with the order as the index buffer
     vec4 g0 = fetch(u_geom, 3 * i);
     vec3 t = u_view_rot * g0.xyz + u_view_t;
-    if (!(t.z > NEAR_PLANE) || g0.w < ALPHA_MIN) { gl_Position = CULLED; gl_PointSize = 1.0; return; }
+    uint state = splat_state(i);
+    if (!(t.z > NEAR_PLANE) || g0.w < ALPHA_MIN || (state & STATE_GONE) != 0u) { gl_Position = CULLED; gl_PointSize = 1.0; return; }
     vec2 m = vec2(u_intrinsics.x * t.x / t.z + u_intrinsics.z, u_intrinsics.y * t.y / t.z + u_intrinsics.w);
     gl_Position = pixel_to_clip(m);
     gl_PointSize = u_point_size;
     v_color = sh_color(i, g0.xyz - u_cam_pos);
+    if ((state & STATE_SELECTED) != 0u) v_color = mix(v_color, SELECT_TINT, SELECT_MIX);
 }

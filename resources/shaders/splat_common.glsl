@@ -14,6 +14,7 @@ uniform vec4 u_intrinsics; // fx, fy, cx, cy in pixels (pixel centres at integer
 uniform vec2 u_size;       // target width, height in pixels
 uniform float u_scale2;    // splat_scale^2: the covariance scales with the square
 uniform bool u_antialiased;
+uniform usampler2D u_state; // R8UI, 1 texel per splat: engine.edit state bits (1 selected, 2 hidden, 4 deleted)
 
 const float NEAR_PLANE = 0.01;
 const float FAR_PLANE = 1e10;
@@ -32,6 +33,17 @@ vec4 fetch(sampler2D tex, int i) {
     int mask = (1 << u_tex_shift) - 1;
     return texelFetch(tex, ivec2(i & mask, i >> u_tex_shift), 0);
 }
+
+// The splat's edit state bits (0 for an unedited scene).
+uint splat_state(int i) {
+    int mask = (1 << u_tex_shift) - 1;
+    return texelFetch(u_state, ivec2(i & mask, i >> u_tex_shift), 0).r;
+}
+
+const uint STATE_SELECTED = 1u;
+const uint STATE_GONE = 6u;  // hidden or deleted: not drawn
+const vec3 SELECT_TINT = vec3(1.0, 0.5, 0.0);  // selected splats: their colour mixed with orange
+const float SELECT_MIX = 0.6;
 
 // colour = 0.5 + sum_k SH_k(d) c_k, clamped >= 0 (engine/render/sh.py; ALGORITHMS.md §6.5).
 // Coefficient k starts at float 3k: every 4 coefficients fill 3 texels.

@@ -5,7 +5,7 @@
 // opacity) to splat_geom.glsl, which emits the covering polygon.
 #include "splat_common.glsl"
 
-uniform int u_mode;         // 0 colour, 1 depth, 3 ellipses
+uniform int u_mode;         // 0 colour, 1 depth, 3 ellipses, 4 depth values (front-layer picking)
 uniform vec2 u_depth_range; // depth mode: view depths mapped to 0..1 of the colormap
 
 out vec4 g_quad0;   // mean2d.xy, first half-axis.xy (pixels)
@@ -32,6 +32,8 @@ vec3 turbo(float x) {
 void main() {
     int i = gl_VertexID;  // drawn with the order as the index buffer
     g_quad1 = vec4(0.0);
+    uint state = splat_state(i);
+    if ((state & STATE_GONE) != 0u) return;  // hidden or deleted (also left out of the order)
     Splat2D s;
     if (!project_splat(i, s)) return;
     float a = s.cov.x, b = s.cov.y, c = s.cov.z;
@@ -62,7 +64,11 @@ void main() {
     if (u_mode == 1) {
         float span = max(u_depth_range.y - u_depth_range.x, 1e-12);
         g_color = turbo((s.t.z - u_depth_range.x) / span);
+    } else if (u_mode == 4) {
+        g_color = vec3(s.t.z);  // accumulates sum z alpha T: the expected depth once divided by alpha
+        return;
     } else {
         g_color = sh_color(i, s.mean - u_cam_pos);
     }
+    if ((state & STATE_SELECTED) != 0u) g_color = mix(g_color, SELECT_TINT, SELECT_MIX);
 }
