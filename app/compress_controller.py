@@ -80,6 +80,7 @@ class CompressController(QObject, workers.PanelJob):
         self.job = None  # the running JobHandle
         self.source: Document | None = None  # the scene the cache belongs to
         self._source_scene = None  # ... and the scene object it had then
+        self._source_revision = 0  # ... and its edit revision (app.documents.Document.edit_revision)
         self.scenes: dict[tuple, object] = {}  # (codec, level) -> decoded GaussianScene
         self.points: dict[tuple, dict] = {}  # (codec, level) -> rd point (bytes, ratio, psnr, ...)
         self.result: dict | None = None  # the finished sweep
@@ -128,9 +129,9 @@ class CompressController(QObject, workers.PanelJob):
         if source.scene.count == 0:
             self.window.report_error(title, f"{source.name} has no splats")
             return None
-        if source is not self.source or source.scene is not self._source_scene:
+        if source is not self.source or source.scene is not self._source_scene or source.edit_revision != self._source_revision:
             self._forget()
-        self.source, self._source_scene = source, source.scene
+        self.source, self._source_scene, self._source_revision = source, source.scene, source.edit_revision
         return source
 
     def prepare(self) -> None:
@@ -143,7 +144,7 @@ class CompressController(QObject, workers.PanelJob):
         self.result = None
         self.panel.set_result_ready(False)
         self.panel.set_source(self._source_text())
-        scene, path = source.scene, source.path
+        scene, path = source.result_scene(), source.path  # edited: without the deleted splats
         views, size, baselines = self.views, self.size, self.baselines
         job = workers.start(lambda token: rd_sweep(scene, None, views=views, size=size, baselines=baselines,
                                                    cancel=token, scene_path=path), self)  # fmt: skip
@@ -183,7 +184,7 @@ class CompressController(QObject, workers.PanelJob):
             self._smol_dir = tempfile.mkdtemp(prefix="splatlab-smol-")
         stem = os.path.splitext(source.name)[0] or "scene"
         out = os.path.join(self._smol_dir, f"{stem}-smol.smol")
-        scene, views, size, folder = source.scene, self.views, self.size, capture.path
+        scene, views, size, folder = source.result_scene(), self.views, self.size, capture.path
         job = workers.start(lambda token: compress_smol_job(scene, folder, out, cfg, token, orbit_reference=scene,
                                                             views=views, size=size), self)  # fmt: skip
         self.job = job
@@ -298,7 +299,7 @@ class CompressController(QObject, workers.PanelJob):
             if codec == "smol":
                 return {"name": f"{stem}-smol-sh-bake"}  # the Export dialog writes the baked splats
             return {"name": f"{stem}-{codec}"}
-        if doc is self.source and doc.scene is self._source_scene:
+        if doc is self.source and doc.scene is self._source_scene and doc.edit_revision == self._source_revision:
             return {"known_bytes": ladder_bytes}
         return {}
 
@@ -383,7 +384,7 @@ class CompressController(QObject, workers.PanelJob):
         if job is not self.job:
             return
         self.smol_file = summary["output"]
-        point = rd_point(summary, source.scene)
+        point = rd_point(summary, source.result_scene())
         decoded = self.document.scene if self.document is not None else None
         self.points[SMOL] = point
         if decoded is not None:

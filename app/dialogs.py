@@ -122,7 +122,7 @@ class ExportDialog(QDialog):
 
     def _scene(self):
         fmt, _, degree, _ = self.choice()
-        return self.doc.scene.with_sh_degree(degree)
+        return self.doc.result_scene().with_sh_degree(degree)  # edited: without the deleted splats
 
     def _options_changed(self) -> None:
         fmt, opts, degree, path = self.choice()
@@ -177,3 +177,43 @@ class ExportDialog(QDialog):
             show_error(self, "Export", f"The file name must end in .{fmt}")
             return
         self.accept()
+
+
+class TransformDialog(QDialog):
+    """Numbers for a transform of the selection (or the whole scene): "move" (offset x, y, z),
+    "rotate" (degrees about x, then y, then z, about the splats' centre) or "scale" (a factor
+    about their centre). ``values()`` gives [x, y, z] or [factor]."""
+
+    TITLES = {"move": "Move", "rotate": "Rotate", "scale": "Scale"}
+
+    def __init__(self, kind: str, target: str, parent=None):
+        from PySide6.QtWidgets import QDoubleSpinBox
+
+        super().__init__(parent)
+        if kind not in self.TITLES:
+            raise ValueError(f"unknown transform {kind!r}")
+        self.kind = kind
+        self.setWindowTitle(f"{self.TITLES[kind]} {target}")
+        form = QFormLayout(self)
+        self.spins = []
+        labels = ["Factor"] if kind == "scale" else (["About x (°)", "About y (°)", "About z (°)"] if kind == "rotate"
+                                                      else ["x", "y", "z"])  # fmt: skip
+        for label in labels:
+            s = QDoubleSpinBox()
+            s.setDecimals(4)
+            if kind == "scale":
+                s.setRange(1e-4, 1e4)
+                s.setValue(1.0)
+                s.setSingleStep(0.1)
+            else:
+                s.setRange(-360.0, 360.0) if kind == "rotate" else s.setRange(-1e6, 1e6)
+                s.setSingleStep(15.0 if kind == "rotate" else 0.1)
+            form.addRow(label, s)
+            self.spins.append(s)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> list[float]:
+        return [s.value() for s in self.spins]

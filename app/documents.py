@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.edit import EditSession
 from engine.framing import cameras_beside
 from engine.scene import GaussianScene
 
@@ -38,11 +39,43 @@ class Document:
     up: np.ndarray | None = None
     cameras: np.ndarray | None = None
     id: int = field(default_factory=lambda: next(_ids))
+    # the edits made to it (engine.edit: selection, hidden, deleted, transforms, undo); created on
+    # the first edit. It belongs to ``scene``: a live job that replaces the scene leaves it behind.
+    edit: EditSession | None = None
 
     @classmethod
     def from_file(cls, path: str, scene: GaussianScene) -> "Document":
         """A scene read from ``path``; a cameras.json beside it (INRIA's layout) gives its cameras."""
         return cls(os.path.basename(path), scene, path, os.path.getsize(path), cameras=cameras_beside(path))
+
+    def editing(self) -> EditSession:
+        """The document's edit session, created on first use (for the scene it has now)."""
+        if self.edit is None or self.edit.scene is not self.scene:
+            self.edit = EditSession(self.scene)
+            self.scene = self.edit.scene  # a baked neural scene loses its networks when edited
+        return self.edit
+
+    @property
+    def session(self) -> EditSession | None:
+        """The edit session of the scene shown now, or None (never edited, or the scene replaced)."""
+        return self.edit if self.edit is not None and self.edit.scene is self.scene else None
+
+    def result_scene(self) -> GaussianScene:
+        """What saving, exporting and compressing use: the scene without its deleted splats."""
+        session = self.session
+        return session.result_scene() if session is not None else self.scene
+
+    @property
+    def modified(self) -> bool:
+        """True when it has edits that are not saved."""
+        session = self.session
+        return session is not None and session.modified
+
+    @property
+    def edit_revision(self) -> int:
+        """Changes with every edit (0: never edited)."""
+        session = self.session
+        return session.revision if session is not None else 0
 
     @property
     def label(self) -> str:
@@ -72,6 +105,10 @@ class Workspace:
             self.a = doc
         self._emit()
         return doc
+
+    def notify(self) -> None:
+        """Something about a document changed (its name or path after a save): listeners refresh."""
+        self._emit()
 
     def replace_scene(self, doc: Document, scene: GaussianScene) -> None:
         """A live job produced a new version of ``doc``'s scene."""

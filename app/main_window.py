@@ -18,6 +18,7 @@ from app import workers
 from app.compress_controller import CompressController
 from app.dialogs import ExportDialog, show_error
 from app.distill_controller import DistillController
+from app.edit_controller import EditController
 from app.image_controller import ImageController
 from app.documents import Document, Workspace
 from app.panels.camera_panel import CameraPanel
@@ -25,6 +26,7 @@ from app.panels.compare_panel import ComparePanel
 from app.panels.compress_panel import CompressPanel
 from app.panels.display_panel import DISPLAY_MODES, DisplayPanel
 from app.panels.distill_panel import DistillPanel
+from app.panels.edit_panel import EditPanel
 from app.panels.image_panel import ImagePanel
 from app.panels.scene_panel import ScenePanel
 from app.panels.train_panel import TrainPanel
@@ -38,7 +40,7 @@ from engine.errors import InputError
 from engine.framing import AXIS_NAMES, axis_label, parse_up
 
 MAX_RECENT = 10
-WINDOW_STATE_VERSION = 2  # bumped when the default dock layout changes (1: Camera moved left; 2: Distill)
+WINDOW_STATE_VERSION = 3  # bumped when the default dock layout changes (1: Camera moved left; 2: Distill; 3: Edit)
 SCENE_FILTER = "Gaussian splat scenes (*.ply *.spz *.splat *.smol);;All files (*)"
 
 
@@ -78,6 +80,7 @@ class MainWindow(QMainWindow):
         self.compress_panel = CompressPanel()
         self.distill_panel = DistillPanel(cuda=cuda)
         self.image_panel = ImagePanel(default_iterations=IMAGE.iterations())  # fewer on the CPU
+        self.edit_panel = EditPanel()
         self.docks = {}
         for title, widget, area in (
             ("Scenes", self.scene_panel, Qt.LeftDockWidgetArea),
@@ -88,6 +91,7 @@ class MainWindow(QMainWindow):
             ("Compress", self.compress_panel, Qt.RightDockWidgetArea),
             ("Distill", self.distill_panel, Qt.RightDockWidgetArea),
             ("Image", self.image_panel, Qt.RightDockWidgetArea),
+            ("Edit", self.edit_panel, Qt.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock{title}")
@@ -98,11 +102,13 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Display"], self.docks["Compress"])
         self.tabifyDockWidget(self.docks["Display"], self.docks["Distill"])
         self.tabifyDockWidget(self.docks["Display"], self.docks["Image"])
+        self.tabifyDockWidget(self.docks["Display"], self.docks["Edit"])
         self.docks["Display"].raise_()
         self.trainer = TrainController(self, self.train_panel)
         self.compressor = CompressController(self, self.compress_panel)
         self.distiller = DistillController(self, self.distill_panel)
         self.imager = ImageController(self, self.image_panel)
+        self.editor = EditController(self, self.edit_panel)  # the Edit menu, toolbar and panel (app/edit_controller.py)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
         for lab in self._status.values():
@@ -122,12 +128,15 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &Capture Cameras…", self.open_capture_dialog)
         file_menu.addAction("Open &Distillation Result…", self.distiller.open_result_dialog)
         file_menu.addSeparator()
+        self.act_save = file_menu.addAction("&Save", lambda: self.editor.save(), QKeySequence.Save)
+        self.act_save_as = file_menu.addAction("Save &As…", lambda: self.editor.save_as(), QKeySequence("Ctrl+Shift+S"))
         self.act_export = file_menu.addAction("&Export…", self.export_dialog, QKeySequence("Ctrl+E"))
         self.act_screenshot = file_menu.addAction("&Screenshot…", self.screenshot_dialog, QKeySequence("F12"))
         file_menu.addAction("Close Scene", lambda: self.workspace.a and self.close_document(self.workspace.a),
                             QKeySequence.Close)  # fmt: skip
         file_menu.addSeparator()
         file_menu.addAction("&Quit", self.close, QKeySequence.Quit)
+        self.editor.fill_menu(mb.addMenu("&Edit"))
 
         view = mb.addMenu("&View")
         self.mode_actions = {}
@@ -174,7 +183,7 @@ class MainWindow(QMainWindow):
         self.act_show_cameras.setChecked(True)
         self.act_show_cameras.toggled.connect(self.viewport.set_show_capture_cameras)
         view.addSeparator()
-        view.addAction("&Reset Camera", self.viewport.reset_camera)
+        view.addAction("&Reset Camera", self.viewport.reset_camera)  # Home in the viewport
         view.addAction("&Focus", self.viewport.focus)
         up_menu = view.addMenu("&Up Axis")
         up_group = QActionGroup(self)
@@ -406,7 +415,8 @@ class MainWindow(QMainWindow):
             self.docks["Train"].raise_()
 
     def close_document(self, doc: Document) -> None:
-        self.workspace.remove(doc)
+        if self.editor.confirm_close([doc]):  # unsaved edits: Save / Discard / Cancel
+            self.workspace.remove(doc)
 
     # ------------------------------------------------------------------ recent files and settings
     def _recent(self) -> list[str]:
@@ -451,6 +461,9 @@ class MainWindow(QMainWindow):
         self._rebuild_recent()
 
     def closeEvent(self, event) -> None:
+        if not self.editor.confirm_close(self.workspace.documents):
+            event.ignore()  # cancelled: the window and its edits stay
+            return
         self.qsettings.setValue("geometry", self.saveGeometry())
         self.qsettings.setValue("windowState", self.saveState(WINDOW_STATE_VERSION))
         if (sizes := self.compress_panel.splitter_sizes()) is not None:
@@ -474,9 +487,15 @@ class MainWindow(QMainWindow):
                 vp.set_document(name, doc)
         if ws.b is not None and vp.compare_mode == "off":
             self.set_compare_mode("split")
-        self.setWindowTitle(f"SplatLab — {ws.a.name}" if ws.a else "SplatLab")
+        self.update_title()
         self._sync_up_menu()
-        self.act_export.setEnabled(ws.a is not None)
+        for act in (self.act_export, self.act_save, self.act_save_as):
+            act.setEnabled(ws.a is not None)
+
+    def update_title(self) -> None:
+        """The title: "SplatLab — name", with "*" while scene A has unsaved edits."""
+        a = self.workspace.a
+        self.setWindowTitle(f"SplatLab — {a.name}{'*' if a.modified else ''}" if a else "SplatLab")
 
     def set_compare_mode(self, mode: str) -> None:
         self.viewport.set_compare_mode(mode)
@@ -551,7 +570,8 @@ class MainWindow(QMainWindow):
 
     def export(self, doc: Document, path: str, sh_degree: int, options: dict):
         """Write ``doc`` in the background (engine.io writes a temporary file, then renames it)."""
-        scene = doc.scene.with_sh_degree(min(sh_degree, doc.scene.sh_degree))
+        scene = doc.result_scene()  # edited: without the deleted splats
+        scene = scene.with_sh_degree(min(sh_degree, scene.sh_degree))
 
         def write(token):
             try:
@@ -616,5 +636,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Controls", (
             "Left drag: orbit   ·   Middle/right drag or Shift+left: pan   ·   Wheel: zoom\n"
             "W A S D / Q E: fly (Shift: faster)   ·   Fly mode: left drag looks around\n"
-            "F: focus on the splat under the cursor   ·   R: reset   ·   X: toggle A/B (flicker)\n"
+            "F: focus on the splat under the cursor   ·   Home: reset view   ·   X: toggle A/B (flicker)\n"
+            "Edit: R rectangle · L lasso · B brush ([ ] radius) · Esc navigate · Shift add · Ctrl subtract ·"
+            " Ctrl+Shift intersect · Alt+drag orbits while a tool is on\n"
             "Split view: drag the divider   ·   Ctrl+Shift+D: A/B difference heat map"))  # fmt: skip

@@ -19,6 +19,10 @@
   a difference view compares only that rectangle (grey around it). When the view is not exactly
   a capture camera the side draws nothing and says "no photo for this view".
   The scene the photo displaces from an otherwise empty pair moves to the other side.
+- Editing (side A only): ``set_edit_state`` uploads engine.edit's per-splat state (selected splats
+  tinted, hidden and deleted ones not drawn); ``selection`` (app/viewport/edit_overlay.py) takes
+  the left mouse while a selection tool is on and draws its shape; ``front_depth`` reads back the
+  depth of what A shows, for front-layer selection.
 - Capture cameras: an open capture's cameras are drawn as wireframe frusta over the splats
   (FrustaRenderer); hidden, or with no capture, nothing is drawn and the splat image is unchanged.
 """
@@ -37,6 +41,7 @@ from PySide6.QtWidgets import QLabel
 from app import workers
 from app.documents import Document
 from app.viewport.camera_control import CameraController, nearest_splat_on_ray
+from app.viewport.edit_overlay import SelectionOverlay
 from app.viewport.compare_gl import DEFAULT_FULL_SCALE, REDUCE, CompareCompositor, format_psnr, photo_texels
 from app.viewport.frusta import FrustaRenderer, frustum_depth
 from app.viewport.gl_renderer import DisplaySettings, SplatRenderer, prepare_splats
@@ -146,6 +151,9 @@ class Viewport(QOpenGLWidget):
         self._scale_lo = self._make_label()
         self._scale_hi = self._make_label()
         self._colorbar_rect: tuple[int, int, int, int] | None = None  # widget pixels, when shown
+        self.selection = SelectionOverlay(self)  # the screen-selection tools (takes the left mouse when on)
+        self._edit_state: np.ndarray | None = None  # side A's engine.edit state, uint8 [N] (None: unedited)
+        self._edit_state_pending = False
 
     # ------------------------------------------------------------------ overlay widgets
     def _make_label(self) -> QLabel:
@@ -373,7 +381,12 @@ class Viewport(QOpenGLWidget):
             if slot.take_upload():
                 slot.renderer.set_splats(slot.prepared)
                 self._content_version += 1
+                self._edit_state_pending = self._edit_state_pending or slot.name == "A"
                 self.scene_ready.emit(slot.name)
+            if slot.name == "A" and self._edit_state_pending and slot.prepared is not None:
+                st = self._edit_state
+                slot.renderer.set_state(st if st is not None and st.shape[0] == slot.prepared.count else None)
+                self._edit_state_pending = False
             order = slot.take_order()
             if order is not None:
                 slot.renderer.set_order(order)
@@ -581,6 +594,7 @@ class Viewport(QOpenGLWidget):
             self.frusta.render(cam, target)
 
     def resizeGL(self, w: int, h: int) -> None:
+        self.selection.setGeometry(self.rect())
         self._compare_stale()
         self._layout_overlays()
         for slot in self._visible_slots():
@@ -753,6 +767,26 @@ class Viewport(QOpenGLWidget):
             self.controller.focus(means[idx])
         self._camera_moved()
 
+    def set_edit_state(self, state: np.ndarray | None) -> None:
+        """Side A's per-splat edit state (engine.edit.state bits; copied), None: unedited."""
+        self._edit_state = None if state is None else np.array(state, dtype=np.uint8, copy=True)
+        self._edit_state_pending = True
+        self._content_version += 1
+        self._compare_stale()
+        self.update()
+
+    def front_depth(self, cam: Camera) -> tuple[np.ndarray, np.ndarray] | None:
+        """Depth and alpha [H, W] of what side A draws at ``cam`` (SplatRenderer.render_depth),
+        or None when A has nothing on the GPU yet."""
+        slot = self.slots["A"]
+        if self.ctx is None or slot.renderer is None or not slot.drawable or slot.pending_upload:
+            return None
+        self.makeCurrent()
+        try:
+            return slot.renderer.render_depth(cam)
+        finally:
+            self.doneCurrent()
+
     def grab_image(self) -> QImage:
         """The rendered view (no overlay labels), after any pending upload or sort landed."""
         return self.grabFramebuffer()
@@ -763,6 +797,8 @@ class Viewport(QOpenGLWidget):
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         self.setFocus()
+        if self.selection.press(e):
+            return
         self._drag_start = e.position().toPoint()
         if e.button() == Qt.LeftButton and self._divider_hit(self._drag_start.x()):
             self._drag_kind = "divider"
@@ -776,6 +812,8 @@ class Viewport(QOpenGLWidget):
             self._drag_kind = ""
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if self.selection.move(e):
+            return
         if self._drag_start is None or not self._drag_kind:
             return
         p = e.position().toPoint()
@@ -794,6 +832,8 @@ class Viewport(QOpenGLWidget):
         self._camera_moved()
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if self.selection.release(e):
+            return
         self._drag_start = None
         self._drag_kind = ""
 
@@ -813,7 +853,7 @@ class Viewport(QOpenGLWidget):
                 self._fly_tick(first=True)
         elif key == Qt.Key_F:
             self.focus(self.mapFromGlobal(self.cursor().pos()) if self.underMouse() else None)
-        elif key == Qt.Key_R:
+        elif key == Qt.Key_Home:  # R selects with a rectangle (Edit)
             self.reset_camera()
         elif key == Qt.Key_X:
             self.toggle_flicker()

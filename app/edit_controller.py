@@ -1,0 +1,516 @@
+"""Editing in the studio: the Edit menu and toolbar, the Edit panel, the viewport's selection tools,
+saving the edited scene and asking about unsaved edits. Every selection, operation and transform
+is a call into engine.edit on the current document's EditSession (app.documents.Document.editing);
+this module only wires them to the GUI.
+
+- Only scene A is edited; the viewport draws A's state (selected tinted, hidden / deleted not
+  drawn) and B as before.
+- Screen selections (rectangle R, lasso L, brush B): the shape comes from the viewport's overlay;
+  with "front layer only" the depth of what A shows is read back from the GL renderer
+  (Viewport.front_depth, the engine's render_depth in GL) and engine.edit.select.front_layer keeps
+  only the splats not behind it. The mask is computed in a worker (jobs run one at a time, in the
+  order asked) and combined with the selection on the GUI thread.
+- Transforms (1 move, 2 rotate, 3 scale) take numbers in a dialog (TransformDialog) and apply to
+  the selection, or the whole scene when nothing is selected, about the moved splats' centre.
+- Save / Save As write ``Document.result_scene()`` (deleted splats left out) through engine.io
+  (a temporary file renamed when complete); the title shows "*" while edits are unsaved, and
+  closing a scene or the window asks Save / Discard / Cancel.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolBar
+
+from app import workers
+from app.dialogs import EXPORT_FORMATS, TransformDialog
+from app.documents import Document
+from app.panels.edit_panel import HISTOGRAM_ATTRIBUTES, EditPanel
+from app.viewport.edit_overlay import BRUSH_STEP
+from engine import io
+from engine.edit import StateEdit, cleanup, ops, select, transform
+from engine.errors import InputError
+
+# formats Save writes (with the Export dialog's default options); .smol has levels: File > Export
+SAVE_FORMATS: dict[str, dict] = {}
+for _label, _fmt, _opts in EXPORT_FORMATS:
+    if _fmt != "smol":
+        SAVE_FORMATS.setdefault(_fmt, _opts)
+SAVE_FILTER = "PLY (*.ply);;SPZ (*.spz);;PlayCanvas compressed PLY (*.compressed.ply);;antimatter15 splat (*.splat)"
+LOG_ATTRIBUTES = {name for _, name, log in HISTOGRAM_ATTRIBUTES if log}
+
+# (key, label, shortcut); the tools are checkable and exclusive
+TOOL_ACTIONS = [("rectangle", "Rectangle Select", "R"), ("lasso", "Lasso Select", "L"), ("brush", "Brush Select", "B")]
+COMMAND_ACTIONS = [
+    ("all", "Select All", "Ctrl+A"), ("none", "Select None", "Ctrl+Shift+A"), ("invert", "Invert Selection", "Ctrl+I"),
+    ("grow", "Grow Selection", None), ("shrink", "Shrink Selection", None), (None, None, None),
+    ("hide", "Hide Selected", "H"), ("unhide", "Unhide All", "Shift+H"), ("delete", "Delete Selected", "Del"),
+    (None, None, None), ("move", "Move Selection…", "1"), ("rotate", "Rotate Selection…", "2"),
+    ("scale", "Scale Selection…", "3"),
+]  # fmt: skip
+
+
+class EditController(QObject):
+    changed = Signal()  # A's edit state or history changed (counts, title)
+    selection_done = Signal(int)  # a screen / range / volume selection was applied: the selected count
+    preview_done = Signal(str, int)  # clean-up preset, how many splats would go
+    saved = Signal(object, str)  # Document, path
+
+    def __init__(self, window, panel: EditPanel):
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.viewport = window.viewport
+        self.front_only = True
+        self._queue: list = []  # (work, done, label): worker jobs, run one at a time
+        self._job = None
+        self._save_job = None
+        self._values_key = None  # (attribute, scene id, scene version) of the cached histogram values
+        self._values: np.ndarray | None = None
+        self._histogram_shown = (0, 0)  # (hidden, deleted) counts when the histogram was drawn
+        self._scene_version = 0  # bumped when A's splats move (transforms, undo of one)
+        self._shown_doc: Document | None = None
+        self._watched: set[int] = set()
+        self._build_actions()
+        panel.command.connect(self.command)
+        panel.attribute_changed.connect(lambda _: self.refresh_histogram())
+        panel.range_selected.connect(self.select_range)
+        panel.volume_requested.connect(self.volume)
+        panel.cleanup_preview.connect(self.preview)
+        panel.front_only_changed.connect(self.set_front_only)
+        self.viewport.selection.shape_drawn.connect(self.screen_select)
+        window.workspace.subscribe(self._workspace_changed)
+        self._workspace_changed()
+
+    # ------------------------------------------------------------------ actions, menu and toolbar
+    def _build_actions(self) -> None:
+        w = self.window
+        self.actions: dict[str, QAction] = {}
+        self.tool_group = QActionGroup(self)
+        self.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        for key, label, shortcut in TOOL_ACTIONS:
+            act = QAction(f"{label} ({shortcut})", w, checkable=True)
+            act.setShortcut(QKeySequence(shortcut))
+            act.setData(key)
+            self.tool_group.addAction(act)
+            self.actions[key] = act
+        self.tool_group.triggered.connect(lambda act: self.set_tool(act.data() if act.isChecked() else None))
+        self.actions["navigate"] = QAction("Navigate (Esc)", w, shortcut=QKeySequence("Esc"),
+                                           triggered=lambda: self.set_tool(None))  # fmt: skip
+        self.actions["brush_smaller"] = QAction("Smaller Brush ([)", w, shortcut=QKeySequence("["),
+                                                triggered=lambda: self.scale_brush(1 / BRUSH_STEP))  # fmt: skip
+        self.actions["brush_larger"] = QAction("Larger Brush (])", w, shortcut=QKeySequence("]"),
+                                               triggered=lambda: self.scale_brush(BRUSH_STEP))  # fmt: skip
+        self.actions["front_only"] = QAction("Front Layer Only", w, checkable=True, checked=True)
+        self.actions["front_only"].setToolTip("Screen selections take only the splats you see, not those behind them")
+        self.actions["front_only"].toggled.connect(self.set_front_only)
+        for key, label, shortcut in COMMAND_ACTIONS:
+            if key is None:
+                continue
+            act = QAction(label, w, triggered=lambda _=False, key=key: self.command(key))
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            self.actions[key] = act
+        self.actions["undo"] = QAction("Undo", w, shortcut=QKeySequence("Ctrl+Z"), triggered=lambda: self.command("undo"))
+        self.actions["redo"] = QAction("Redo", w, triggered=lambda: self.command("redo"))
+        self.actions["redo"].setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for act in self.actions.values():
+            w.addAction(act)  # shortcuts work wherever the focus is in the window (editors keep their keys)
+        bar = QToolBar("Edit", w)
+        bar.setObjectName("toolbarEdit")
+        for key in ("rectangle", "lasso", "brush", "front_only", None, "all", "none", "invert", None, "hide", "unhide",
+                    "delete", None, "undo", "redo"):  # fmt: skip
+            bar.addSeparator() if key is None else bar.addAction(self.actions[key])
+        w.addToolBar(Qt.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def fill_menu(self, menu) -> None:
+        """The Edit menu (MainWindow._build_menus)."""
+        for key in ("undo", "redo", None, "rectangle", "lasso", "brush", "navigate", "brush_smaller", "brush_larger",
+                    "front_only", None):  # fmt: skip
+            menu.addSeparator() if key is None else menu.addAction(self.actions[key])
+        for key, _, _ in COMMAND_ACTIONS:
+            menu.addSeparator() if key is None else menu.addAction(self.actions[key])
+
+    def set_tool(self, tool: str | None) -> None:
+        """The viewport's screen-selection tool: "rectangle", "lasso", "brush" or None (navigate)."""
+        for key, _, _ in TOOL_ACTIONS:
+            self.actions[key].setChecked(key == tool)
+        self.viewport.selection.set_tool(tool)
+        if tool is not None:
+            mods = "Shift add · Ctrl subtract · Ctrl+Shift intersect · Alt+drag orbits · Esc navigates"
+            extra = f" · [ ] radius ({self.viewport.selection.brush_radius:.0f} px)" if tool == "brush" else ""
+            self.window.statusBar().showMessage(f"{tool.capitalize()} select: drag over the splats · {mods}{extra}", 8000)
+
+    def scale_brush(self, factor: float) -> None:
+        sel = self.viewport.selection
+        sel.set_brush_radius(sel.brush_radius * factor)
+        self.window.statusBar().showMessage(f"Brush radius {sel.brush_radius:.0f} px", 3000)
+
+    def set_front_only(self, on: bool) -> None:
+        self.front_only = bool(on)
+        for widget in (self.actions["front_only"], self.panel.front_only):
+            if widget.isChecked() != self.front_only:
+                widget.blockSignals(True)
+                widget.setChecked(self.front_only)
+                widget.blockSignals(False)
+
+    # ------------------------------------------------------------------ the session of A
+    def document(self) -> Document | None:
+        return self.window.workspace.a
+
+    def session(self, create: bool = True):
+        """A's EditSession (created on the first edit when ``create``), or None without a scene."""
+        doc = self.document()
+        if doc is None:
+            return None
+        session = doc.editing() if create else doc.session
+        if session is not None and id(session) not in self._watched:
+            self._watched.add(id(session))
+            session.listeners.append(self._session_changed)
+        return session
+
+    def _session_changed(self, session) -> None:
+        doc = self.document()
+        if doc is not None and doc.session is session:
+            self.refresh()
+            shown = (session.hidden_count, session.deleted_count)
+            if shown != self._histogram_shown:  # hidden and deleted splats leave the histogram
+                self.refresh_histogram()
+        else:
+            self.window.update_title()
+
+    def refresh(self) -> None:
+        """Show A's state: the viewport's tint and hidden splats, counts, history, title, actions."""
+        doc = self.document()
+        session = doc.session if doc is not None else None
+        self.viewport.set_edit_state(session.state if session is not None else None)
+        if session is not None:
+            self.panel.show_counts(session.counts())
+            h = session.history
+            self.panel.show_history(h.position, len(h.edits), h.nbytes, h.undo_label, h.redo_label)
+        else:
+            total = doc.scene.count if doc is not None else 0
+            self.panel.show_counts(None if doc is None else {"total": total, "selected": 0, "hidden": 0, "deleted": 0})
+            self.panel.show_history(0, 0, 0, None, None)
+        self.actions["undo"].setEnabled(session is not None and session.history.can_undo)
+        self.actions["redo"].setEnabled(session is not None and session.history.can_redo)
+        for key, act in self.actions.items():
+            if key not in ("undo", "redo", "navigate", "front_only", "brush_smaller", "brush_larger"):
+                act.setEnabled(doc is not None)
+        self.panel.set_enabled(doc is not None)
+        self.window.update_title()
+        self.changed.emit()
+
+    def _workspace_changed(self) -> None:
+        doc = self.document()
+        if doc is not self._shown_doc:
+            self._shown_doc = doc
+            self._values_key = None
+            if doc is not None:
+                self.session(create=False)
+                lo, hi = doc.scene.robust_bounds() if doc.scene.count else (np.zeros(3), np.ones(3))
+                diag = float(np.linalg.norm(hi - lo))
+                self.panel.set_volume_defaults((lo + hi) / 2, diag / 2, hi - lo)
+                self.panel.cluster_voxel.setValue(max(diag / 100.0, 1e-5))
+                for key in self.panel.preview_counts:
+                    self.panel.show_preview(key, None)
+            self.refresh_histogram()
+        self.refresh()
+
+    def _after(self, edit) -> None:
+        """After an edit of A: a transform (or its undo) moved the splats: prepare them again."""
+        if edit is not None and not isinstance(edit, StateEdit):
+            self._scene_version += 1
+            self._values_key = None
+            doc = self.document()
+            if doc is not None:
+                self.viewport.set_document("A", doc)
+            self.refresh_histogram()
+
+    # ------------------------------------------------------------------ commands
+    def command(self, name: str) -> None:
+        """A selection command, hide / unhide / delete, undo / redo, or a transform dialog."""
+        if name in ("move", "rotate", "scale"):
+            self.transform_dialog(name)
+            return
+        session = self.session()
+        if session is None:
+            return
+        if name in ("undo", "redo") and self._busy("undo"):
+            return
+        fns = {"all": select.select_all, "none": select.select_none, "invert": select.invert, "hide": ops.hide,
+               "unhide": ops.unhide, "delete": ops.delete, "undo": type(session).undo, "redo": type(session).redo,
+               "grow": select.grow, "shrink": select.shrink}  # fmt: skip
+        slow = name in ("grow", "shrink")  # nearest-neighbour queries
+        if slow:
+            QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            edit = fns[name](session)
+        finally:
+            if slow:
+                QApplication.restoreOverrideCursor()
+        self._after(edit)
+        if edit is not None:
+            self.window.statusBar().showMessage(f"{'Undid' if name == 'undo' else 'Redid' if name == 'redo' else 'Done'}:"
+                                                f" {edit.label}", 4000)  # fmt: skip
+
+    def _busy(self, what: str) -> bool:
+        """True (and says so) while a worker reads the splats: transforms and undo wait for it."""
+        if self._job is None and self._save_job is None:
+            return False
+        self.window.statusBar().showMessage(f"Busy (a selection or save is running): {what} not done; try again", 4000)
+        return True
+
+    # ------------------------------------------------------------------ worker jobs, one at a time
+    def _run(self, work, done, label: str) -> None:
+        self._queue.append((work, done, label))
+        if self._job is None:
+            self._next()
+
+    def _next(self) -> None:
+        if not self._queue:
+            return
+        work, done, label = self._queue.pop(0)
+        job = workers.start(lambda token: work(), self)
+        self._job = job
+
+        def finished(result, job=job):
+            if self._job is job:
+                done(result)
+
+        def failed(message, bad, job=job):
+            self.window.report_error(f"Cannot {label}", message)
+
+        def ended(job=job):
+            if self._job is job:
+                self._job = None
+                self._next()
+
+        job.finished.connect(finished)
+        job.failed.connect(failed)
+        job.done.connect(ended)
+
+    def is_busy(self) -> bool:
+        return self._job is not None or bool(self._queue) or self._save_job is not None
+
+    # ------------------------------------------------------------------ selections
+    def screen_select(self, shape: str, args, mode: str) -> None:
+        """A shape drawn in the viewport (widget pixels of its current camera): select the splats
+        whose centre lies in it (only the visible front layer with ``front_only``) by ``mode``."""
+        session = self.session()
+        if session is None:
+            return
+        cam = self.viewport.current_camera()
+        front = self.front_only
+        depth = self.viewport.front_depth(cam) if front else None  # None: the engine renders it
+        scene, visible = session.scene, session.visible_mask
+        fn = {"rectangle": select.rectangle, "polygon": select.polygon, "brush": select.brush}[shape]
+        argv = tuple(args) if shape == "rectangle" else (args,) if shape == "polygon" else tuple(args)
+
+        def work():
+            mask = fn(scene, cam, *argv)
+            if front:
+                d, a = depth if depth is not None else (None, None)
+                mask = select.front_layer(scene, cam, mask, visible, depth=d, alpha=a)
+            return mask
+
+        self._run(work, lambda mask: self._apply(session, mask, mode, f"select {shape}"), "select")
+
+    def _apply(self, session, mask: np.ndarray, mode: str, label: str):
+        if session is not self.session(create=False):
+            return None  # A changed meanwhile
+        edit = session.select(mask, mode, label)
+        self.selection_done.emit(session.selected_count)
+        return edit
+
+    def select_range(self, attribute: str, lo: float, hi: float, mode: str) -> None:
+        """The histogram's range released: select the splats with lo <= value <= hi."""
+        session = self.session()
+        if session is None:
+            return
+        mask = select.attribute_range(session.scene, attribute, lo, hi, point=self._centre())
+        self._apply(session, mask, mode, f"select {attribute} {lo:.4g}..{hi:.4g}")
+        self.panel.show_range_result(lo, hi, int(np.count_nonzero(mask & session.visible_mask)))
+
+    def _centre(self) -> np.ndarray:
+        """Where "distance from centre" is measured from: the middle of A's robust bounds."""
+        doc = self.document()
+        lo, hi = doc.scene.robust_bounds()
+        return (lo + hi) / 2
+
+    def refresh_histogram(self) -> None:
+        doc = self.document()
+        name = self.panel.attribute.currentData()
+        if doc is None or doc.scene.count == 0:
+            self.panel.show_histogram(None, name in LOG_ATTRIBUTES)
+            return
+        key = (name, id(doc.scene), self._scene_version)
+        if key != self._values_key:
+            self._values = select.attribute_values(doc.scene, name, point=self._centre() if name == "distance" else None)
+            self._values_key = key
+        session = doc.session
+        values = self._values if session is None else self._values[session.visible_mask]
+        self._histogram_shown = (0, 0) if session is None else (session.hidden_count, session.deleted_count)
+        self.panel.show_histogram(values, name in LOG_ATTRIBUTES)
+
+    def volume(self, kind: str, action: str, values: dict) -> None:
+        """Select inside, or crop to, a sphere (centre, radius) or an axis-aligned box (centre, size)."""
+        session = self.session()
+        if session is None:
+            return
+        c = np.asarray(values["center"], np.float64)
+        if kind == "sphere":
+            if action == "crop":
+                self._after(ops.crop_sphere(session, c, values["radius"]))
+                return
+            mask = select.sphere(session.scene, c, values["radius"])
+        else:
+            half = np.asarray(values["size"], np.float64) / 2
+            if action == "crop":
+                self._after(ops.crop_oriented_box(session, c, half))
+                return
+            mask = select.box(session.scene, c, half)
+        self._apply(session, mask, self.panel.selection_mode(), f"select inside {kind}")
+
+    def preview(self, key: str, options: dict) -> None:
+        """A clean-up preset: select what it would remove (replacing the selection) and show the count."""
+        session = self.session()
+        doc = self.document()
+        if session is None:
+            return
+        scene, visible, cameras = session.scene, session.visible_mask, doc.cameras
+
+        def work():
+            if key == "floaters":
+                return cleanup.statistical_outliers(scene, options["k"], options["std"], candidates=visible)
+            if key == "prune":
+                return cleanup.prune_preset(scene, options["preset"], cameras=cameras, candidates=visible)
+            return cleanup.outside_largest_cluster(scene, options["voxel"], candidates=visible)
+
+        def done(mask):
+            if session is not self.session(create=False):
+                return  # A changed meanwhile
+            self._apply(session, mask, "replace", f"preview {key}")
+            count = int(np.count_nonzero(mask))
+            self.panel.show_preview(key, count)
+            self.preview_done.emit(key, count)
+
+        self._run(work, done, "preview the clean-up")
+
+    # ------------------------------------------------------------------ transforms
+    def transform_dialog(self, kind: str) -> None:
+        session = self.session()
+        if session is None:
+            return
+        target = f"{session.selected_count:,} selected splats" if session.selected_count else "the whole scene"
+        dlg = TransformDialog(kind, target, self.window)
+        if dlg.exec():
+            self.transform(kind, dlg.values())
+
+    def transform(self, kind: str, values) -> None:
+        """Move (offset [3]), rotate (degrees about x, y, z [3]) or scale (factor) the selection, or
+        every splat when none is selected, about the moved splats' centre."""
+        session = self.session()
+        if session is None or self._busy(kind):
+            return
+        which = "selection" if session.selected_count else "all"
+        rows = session.selected if which == "selection" else slice(None)
+        pivot = session.scene.means.detach().cpu().numpy()[rows].astype(np.float64).mean(0)
+        if kind == "move":
+            edit = transform.translate(session, values, which)
+        elif kind == "rotate":
+            edit = transform.rotate(session, np.asarray(values, np.float64), pivot, which)
+        elif kind == "scale":
+            if not values[0] > 0:
+                self.window.report_error("Cannot scale", f"the factor must be positive, not {values[0]}")
+                return
+            edit = transform.scale(session, float(values[0]), pivot, which)
+        else:
+            raise ValueError(f"unknown transform {kind!r}")
+        self._after(edit)
+
+    # ------------------------------------------------------------------ saving
+    def ask_save_path(self, doc: Document) -> str:
+        start = doc.path or os.path.join(self.window.qsettings.value("lastDir", os.getcwd()), doc.name)
+        path, _ = QFileDialog.getSaveFileName(self.window, f"Save {doc.name} as", start, SAVE_FILTER)
+        return path
+
+    def save_as(self, doc: Document | None = None, wait: bool = False):
+        doc = doc or self.document()
+        if doc is None:
+            return False
+        path = self.ask_save_path(doc)
+        return self.save(doc, path, wait) if path else False
+
+    def save(self, doc: Document | None = None, path: str | None = None, wait: bool = False):
+        """Write ``doc`` (default A) with its deleted splats left out to ``path`` (default its own
+        file, when that is a format Save writes; else Save As asks). ``wait``: on this thread,
+        returning True when written; otherwise in a worker (``saved`` when done; returns the job)."""
+        doc = doc or self.document()
+        if doc is None:
+            return False
+        if path is None:
+            if not (doc.path and io.format_from_extension(doc.path) in SAVE_FORMATS):
+                return self.save_as(doc, wait)
+            path = doc.path
+        path = os.path.abspath(path)
+        fmt = io.format_from_extension(path)
+        if fmt not in SAVE_FORMATS:
+            self.window.report_error("Cannot save", f"{path}: Save writes .ply, .spz, .compressed.ply or .splat "
+                                                    "(for .smol use File > Export)")  # fmt: skip
+            return False
+        scene, options, revision = doc.result_scene(), SAVE_FORMATS[fmt], doc.edit_revision
+
+        def write(token=None):
+            try:
+                io.save(scene, path, **options)
+            except OSError as e:
+                raise OSError(f"cannot write {path}: {e.strerror or e}") from e
+            return path
+
+        if wait:
+            try:
+                write()
+            except (OSError, InputError, ValueError) as e:
+                self.window.report_error("Save failed", str(e))
+                return False
+            self._saved(doc, path, revision)
+            return True
+        job = workers.start(write, self)
+        self._save_job = job
+        self.window.statusBar().showMessage(f"Saving {os.path.basename(path)}…")
+        job.finished.connect(lambda _: self._saved(doc, path, revision))
+        job.failed.connect(lambda msg, bad: self.window.report_error("Save failed", msg))
+        job.done.connect(lambda: setattr(self, "_save_job", None) if self._save_job is job else None)
+        return job
+
+    def _saved(self, doc: Document, path: str, revision: int) -> None:
+        session = doc.session
+        if session is not None and doc.edit_revision == revision:
+            session.mark_saved()  # edited while saving: still unsaved
+        doc.path, doc.name, doc.file_bytes = path, os.path.basename(path), os.path.getsize(path)
+        self.window.workspace.notify()
+        self.refresh()
+        self.window.statusBar().showMessage(f"Saved {path} ({doc.file_bytes:,} bytes)", 8000)
+        self.saved.emit(doc, path)
+
+    def confirm_close(self, docs) -> bool:
+        """Ask Save / Discard / Cancel for each of ``docs`` with unsaved edits; False: cancelled
+        (or a save failed), nothing is closed."""
+        for doc in docs:
+            if not doc.modified:
+                continue
+            answer = QMessageBox.question(self.window, "Unsaved edits",
+                                          f"{doc.name} has unsaved edits. Save them before closing?",
+                                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+                                          QMessageBox.Save)  # fmt: skip
+            if answer == QMessageBox.Cancel:
+                return False
+            if answer == QMessageBox.Save and not self.save(doc, wait=True):
+                return False
+        return True

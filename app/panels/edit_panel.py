@@ -1,0 +1,273 @@
+"""The Edit dock: counts, selection commands, an attribute histogram whose dragged range selects,
+sphere / box volumes by numbers, the clean-up presets with a preview count, undo / redo.
+
+A thin widget: it only emits what was asked for; app/edit_controller.py does it through engine.edit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)  # fmt: skip
+
+# (label, engine.edit.select attribute, histogram in log10)
+HISTOGRAM_ATTRIBUTES = [
+    ("Opacity", "opacity", False), ("Scale 1", "scale_0", True), ("Scale 2", "scale_1", True),
+    ("Scale 3", "scale_2", True), ("Largest scale", "scale_max", True), ("Volume", "volume", True),
+    ("Hue (°)", "hue", False), ("Saturation", "saturation", False), ("Brightness", "brightness", False),
+    ("Distance from centre", "distance", False), ("SH energy (bands ≥ 1)", "sh_energy", True),
+]  # fmt: skip
+MODES = [("Replace", "replace"), ("Add (Shift)", "add"), ("Subtract (Ctrl)", "subtract"), ("Intersect (Ctrl+Shift)", "intersect")]
+PRUNE_PRESETS = [("INRIA 3DGS (opacity < 0.005, size > 0.1 × extent)", "inria"), ("gsplat DefaultStrategy", "gsplat")]
+
+
+def _spin(lo: float, hi: float, value: float, decimals: int = 3, step: float = 0.1) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(lo, hi)
+    s.setDecimals(decimals)
+    s.setSingleStep(step)
+    s.setValue(value)
+    s.setKeyboardTracking(False)
+    s.setMinimumWidth(50)
+    s.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)  # three to a row in a narrow dock
+    return s
+
+
+def _vector(values=(0.0, 0.0, 0.0), lo: float = -1e6, hi: float = 1e6) -> list[QDoubleSpinBox]:
+    return [_spin(lo, hi, v) for v in values]
+
+
+def _row(*widgets) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        row.addWidget(w)
+    return row
+
+
+class EditPanel(QScrollArea):
+    command = Signal(str)  # "all" "none" "invert" "grow" "shrink" "hide" "unhide" "delete" "undo" "redo"
+    attribute_changed = Signal(str)  # engine.edit.select attribute name
+    range_selected = Signal(str, float, float, str)  # attribute, lo, hi (its own units), mode
+    volume_requested = Signal(str, str, dict)  # "sphere" | "box", "select" | "crop", {"center", "radius" | "size"}
+    cleanup_preview = Signal(str, dict)  # "floaters" {"k", "std"} | "prune" {"preset"} | "cluster" {"voxel"}
+    front_only_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        body = QWidget()
+        self.setWidget(body)
+        layout = QVBoxLayout(body)
+
+        # ---------------------------------------------------------------- counts and commands
+        sel = QGroupBox("Selection")
+        grid = QGridLayout(sel)
+        self.counts = QLabel("No scene open.")
+        self.counts.setObjectName("editCounts")
+        self.counts.setWordWrap(True)
+        grid.addWidget(self.counts, 0, 0, 1, 4)
+        self.front_only = QCheckBox("Front layer only (what you see, not what is behind it)")
+        self.front_only.setChecked(True)
+        self.front_only.toggled.connect(self.front_only_changed)
+        grid.addWidget(self.front_only, 1, 0, 1, 4)
+        self.buttons: dict[str, QPushButton] = {}
+        for i, (name, label) in enumerate([("all", "All"), ("none", "None"), ("invert", "Invert"), ("grow", "Grow"),
+                                           ("shrink", "Shrink"), ("hide", "Hide"), ("unhide", "Unhide all"),
+                                           ("delete", "Delete")]):  # fmt: skip
+            b = QPushButton(label)
+            b.clicked.connect(lambda _=False, name=name: self.command.emit(name))
+            self.buttons[name] = b
+            grid.addWidget(b, 2 + i // 4, i % 4)
+        self.buttons["undo"] = QPushButton("Undo")
+        self.buttons["redo"] = QPushButton("Redo")
+        for name in ("undo", "redo"):
+            self.buttons[name].clicked.connect(lambda _=False, name=name: self.command.emit(name))
+        self.history = QLabel("History: empty")
+        self.history.setObjectName("editHistory")
+        grid.addWidget(self.buttons["undo"], 4, 0)
+        grid.addWidget(self.buttons["redo"], 4, 1)
+        grid.addWidget(self.history, 4, 2, 1, 2)
+        layout.addWidget(sel)
+
+        # ---------------------------------------------------------------- histogram
+        hist = QGroupBox("Select by attribute (drag the range)")
+        hl = QVBoxLayout(hist)
+        self.attribute = QComboBox()
+        for label, name, _ in HISTOGRAM_ATTRIBUTES:
+            self.attribute.addItem(label, name)
+        self.mode = QComboBox()
+        for label, key in MODES:
+            self.mode.addItem(label, key)
+        hl.addLayout(_row(self.attribute, self.mode))
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(150)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.getPlotItem().setMenuEnabled(False)
+        self.plot.getAxis("left").setStyle(showValues=False)
+        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(90, 140, 220, 160), pen=(90, 140, 220))
+        self.plot.addItem(self.bars)
+        self.region = pg.LinearRegionItem(values=(0.0, 1.0), brush=(255, 160, 40, 50))
+        self.region.setZValue(10)
+        self.plot.addItem(self.region)
+        hl.addWidget(self.plot)
+        self.range_label = QLabel("")
+        self.range_label.setObjectName("editRange")
+        hl.addWidget(self.range_label)
+        self.attribute.currentIndexChanged.connect(lambda: self.attribute_changed.emit(self.attribute.currentData()))
+        self.region.sigRegionChangeFinished.connect(self._range_finished)
+        self._log = False
+        layout.addWidget(hist)
+
+        # ---------------------------------------------------------------- volumes
+        vol = QGroupBox("Volumes")
+        vf = QFormLayout(vol)
+        self.sphere_center = _vector()
+        self.sphere_radius = _spin(0.0, 1e6, 1.0)
+        vf.addRow("Sphere centre", _row(*self.sphere_center))
+        vf.addRow("Radius", self.sphere_radius)
+        self.box_center = _vector()
+        self.box_size = _vector((1.0, 1.0, 1.0), 0.0)
+        vf.addRow("Box centre", _row(*self.box_center))
+        vf.addRow("Size", _row(*self.box_size))
+        for kind in ("sphere", "box"):
+            select_b, crop_b = QPushButton(f"Select inside {kind}"), QPushButton(f"Crop to {kind}")
+            select_b.clicked.connect(lambda _=False, kind=kind: self._volume(kind, "select"))
+            crop_b.clicked.connect(lambda _=False, kind=kind: self._volume(kind, "crop"))
+            self.buttons[f"{kind}_select"], self.buttons[f"{kind}_crop"] = select_b, crop_b
+            vf.addRow(_row(select_b, crop_b))
+        layout.addWidget(vol)
+
+        # ---------------------------------------------------------------- clean-up
+        clean = QGroupBox("Clean up (Preview selects what would go; Delete removes it)")
+        cg = QGridLayout(clean)
+        self.floater_k = QSpinBox()
+        self.floater_k.setRange(1, 200)
+        self.floater_k.setValue(20)
+        self.floater_std = _spin(0.1, 20.0, 2.0, 2, 0.25)
+        self.prune_preset = QComboBox()
+        for label, key in PRUNE_PRESETS:
+            self.prune_preset.addItem(label, key)
+        self.cluster_voxel = _spin(1e-5, 1e4, 0.05, 4, 0.01)
+        self.preview_counts: dict[str, QLabel] = {}
+        rows = [("floaters", "Floaters: k", _row(self.floater_k, QLabel("std"), self.floater_std)),
+                ("prune", "Prune", _row(self.prune_preset)),
+                ("cluster", "Keep largest cluster, voxel", _row(self.cluster_voxel))]  # fmt: skip
+        for r, (key, label, fields) in enumerate(rows):
+            cg.addWidget(QLabel(label), r, 0)
+            holder = QWidget()
+            holder.setLayout(fields)
+            cg.addWidget(holder, r, 1)
+            b = QPushButton("Preview")
+            b.clicked.connect(lambda _=False, key=key: self.cleanup_preview.emit(key, self.cleanup_options(key)))
+            self.buttons[f"preview_{key}"] = b
+            cg.addWidget(b, r, 2)
+            count = QLabel("")
+            count.setObjectName(f"preview_{key}")
+            self.preview_counts[key] = count
+            cg.addWidget(count, r, 3)
+        self.buttons["cleanup_delete"] = QPushButton("Delete selected")
+        self.buttons["cleanup_delete"].clicked.connect(lambda: self.command.emit("delete"))
+        cg.addWidget(self.buttons["cleanup_delete"], len(rows), 0, 1, 4)
+        layout.addWidget(clean)
+        layout.addStretch(1)
+
+    # ------------------------------------------------------------------ reading the fields
+    def cleanup_options(self, key: str) -> dict:
+        if key == "floaters":
+            return {"k": int(self.floater_k.value()), "std": float(self.floater_std.value())}
+        if key == "prune":
+            return {"preset": self.prune_preset.currentData()}
+        return {"voxel": float(self.cluster_voxel.value())}
+
+    def _volume(self, kind: str, action: str) -> None:
+        if kind == "sphere":
+            values = {"center": [s.value() for s in self.sphere_center], "radius": self.sphere_radius.value()}
+        else:
+            values = {"center": [s.value() for s in self.box_center], "size": [s.value() for s in self.box_size]}
+        self.volume_requested.emit(kind, action, values)
+
+    def selection_mode(self) -> str:
+        return self.mode.currentData()
+
+    def _range_finished(self) -> None:
+        lo, hi = self.region.getRegion()
+        if self._log:
+            lo, hi = 10.0**lo, 10.0**hi
+        self.range_selected.emit(self.attribute.currentData(), float(lo), float(hi), self.selection_mode())
+
+    # ------------------------------------------------------------------ showing
+    def show_counts(self, counts: dict | None) -> None:
+        if counts is None:
+            self.counts.setText("No scene open.")
+            return
+        self.counts.setText(f"Selected {counts['selected']:,} · hidden {counts['hidden']:,} · "
+                            f"deleted {counts['deleted']:,} · total {counts['total']:,}")  # fmt: skip
+
+    def show_history(self, done: int, total: int, nbytes: int, undo: str | None, redo: str | None) -> None:
+        self.history.setText(f"History: {done} of {total} edits ({nbytes / 1024:.0f} KB)")
+        self.buttons["undo"].setEnabled(undo is not None)
+        self.buttons["redo"].setEnabled(redo is not None)
+        self.buttons["undo"].setToolTip(f"Undo {undo}" if undo else "Nothing to undo")
+        self.buttons["redo"].setToolTip(f"Redo {redo}" if redo else "Nothing to redo")
+
+    def show_histogram(self, values: np.ndarray | None, log: bool, bins: int = 80) -> None:
+        """The histogram of the current attribute's values (log10 of them when ``log``); the
+        range resets to the whole span (without selecting)."""
+        self._log = log
+        v = np.asarray(values if values is not None else [], np.float64)
+        if log:
+            v = np.log10(v[v > 0])
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            self.bars.setData([0.0, 1.0], [0.0])
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = float(v.min()), float(v.max())
+            if hi <= lo:
+                hi = lo + 1e-6
+            counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+            self.bars.setData(edges, counts.astype(np.float64))
+        self.plot.getAxis("bottom").setLabel("log10 " + self.attribute.currentText() if log else self.attribute.currentText())
+        self.region.blockSignals(True)
+        self.region.setBounds((lo, hi))
+        self.region.setRegion((lo, hi))  # all of it: drag an edge in, release to select
+        self.region.blockSignals(False)
+        self.plot.setXRange(lo, hi, padding=0.02)
+        self.range_label.setText("")
+
+    def set_region(self, lo: float, hi: float) -> None:
+        """Set the dragged range (in the attribute's units) and select by it, as a drag's release does."""
+        if self._log:
+            lo, hi = np.log10(max(lo, 1e-300)), np.log10(max(hi, 1e-300))
+        self.region.blockSignals(True)
+        self.region.setRegion((lo, hi))
+        self.region.blockSignals(False)
+        self._range_finished()
+
+    def show_range_result(self, lo: float, hi: float, count: int) -> None:
+        self.range_label.setText(f"{lo:.4g} … {hi:.4g}: {count:,} splats")
+
+    def show_preview(self, key: str, count: int | None) -> None:
+        self.preview_counts[key].setText("" if count is None else f"{count:,} would go")
+
+    def set_volume_defaults(self, center, radius: float, size) -> None:
+        for spin, v in zip(self.sphere_center, center):
+            spin.setValue(float(v))
+        self.sphere_radius.setValue(float(radius))
+        for spin, v in zip(self.box_center, center):
+            spin.setValue(float(v))
+        for spin, v in zip(self.box_size, size):
+            spin.setValue(float(v))
+
+    def sizeHint(self) -> QSize:  # narrow: the dock column is shared with Display, Train, ...
+        return QSize(340, 600)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(260, 200)
+
+    def set_enabled(self, on: bool) -> None:
+        self.widget().setEnabled(on)
