@@ -305,7 +305,7 @@ class EditController(QObject):
         session = self.session()
         if session is None:
             return
-        cam = self.viewport.current_camera()
+        cam = self.selection_camera()
         front = self.front_only
         depth = self.viewport.front_depth(cam) if front else None  # None: the engine renders it
         scene, visible = session.scene, session.visible_mask
@@ -320,6 +320,15 @@ class EditController(QObject):
             return mask
 
         self._run(work, lambda mask: self._apply(session, mask, mode, f"select {shape}"), "select")
+
+    def selection_camera(self):
+        """The camera of A's image under the mouse: the view's, or in side-by-side compare the
+        left half's (A is on the left; widget pixels from its left edge)."""
+        vp = self.viewport
+        a_left = (self.window.workspace.b is not None and vp.photo_slot is None) or vp.photo_slot == "B"
+        if vp.compare_mode == "side" and a_left:
+            return vp.controller.camera(max(vp.width() // 2, 1), max(vp.height(), 1))
+        return vp.current_camera()
 
     def _apply(self, session, mask: np.ndarray, mode: str, label: str):
         if session is not self.session(create=False):

@@ -14,9 +14,11 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.documents import Document
 from engine import io
 from engine.edit import cleanup, select
 from tests.app.conftest import open_and_wait, wait_until_drawn
+from tests.conftest import random_scene
 
 pytestmark = pytest.mark.gui
 
@@ -192,6 +194,23 @@ def test_lasso_brush_and_modifiers(qtbot, window, donut_path):
     assert np.array_equal(doc.session.hidden, ~low) and doc.session.selected_count == 0
     qtbot.keyClick(vp, Qt.Key_H, Qt.ShiftModifier)
     assert doc.session.hidden_count == 0
+
+
+def test_side_by_side_selects_with_the_left_half_camera(qtbot, window, donut_path):
+    doc = _open(qtbot, window, donut_path)
+    other = Document("random", random_scene(500, seed=4))
+    window.workspace.add(other, make_current=False)
+    window.workspace.set_b(other)
+    window.set_compare_mode("side")
+    wait_until_drawn(qtbot, window)
+    vp = window.viewport
+    window.editor.set_tool("rectangle")
+    _select_by_drag(qtbot, window, [(20, 60), (150, 180)])
+    half = vp.controller.camera(vp.width() // 2, vp.height())  # A is drawn in the left half
+    expected = select.rectangle(doc.scene, half, 20, 60, 150, 180)
+    assert expected.sum() > 100 and not np.array_equal(expected, select.rectangle(doc.scene, vp.current_camera(), 20, 60, 150, 180))
+    assert np.array_equal(doc.session.selected, expected)
+    assert other.session is None  # B is not edited
 
 
 def test_histogram_range_selects(qtbot, window, donut_path):
