@@ -455,7 +455,7 @@ def test_rd_table_and_plot_get_the_docks_height_at_1800x1000(qtbot, window):
     qtbot.wait(50)
     assert panel.table.rowCount() == 11
     shown = f"{_rows_shown(panel.table):.1f} rows, plot {panel.plot.width()}x{panel.plot.height()} px"
-    assert _rows_shown(panel.table) >= 5 and panel.plot.height() >= 300, shown
+    assert _rows_shown(panel.table) >= 5 and panel.plot.height() >= 280, shown  # (the Edit toolbar takes ~30 px of the 1000)
     # the settings are whole (no scrolling needed by default), and the table and the plot have most of the height
     assert not panel.settings_area.verticalScrollBar().isVisible()
     settings, results = panel.splitter.sizes()

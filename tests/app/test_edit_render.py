@@ -43,7 +43,7 @@ def _draw(egl, scene, cam, state=None, mode="color"):
 def test_state_tints_and_hides(egl, mode):
     scene = random_scene(3000, sh_degree=1, seed=3)
     cam = home_view(scene, 160, 120)
-    with offscreen_lock():
+    with offscreen_lock(), egl.ctx:  # current on this thread (a Qt test may have made its own current)
         plain = _draw(egl, scene, cam, mode=mode)
         state = np.zeros(scene.count, np.uint8)
         state[::3] = SELECTED
@@ -66,7 +66,7 @@ def test_state_tints_and_hides(egl, mode):
 def test_render_depth_matches_the_engine(egl):
     scene = io.load(DONUT)
     cam = home_view(scene, 200, 150)
-    with offscreen_lock():
+    with offscreen_lock(), egl.ctx:  # current on this thread (a Qt test may have made its own current)
         r = egl.renderer
         r.set_splats(prepare_splats(scene))
         r.set_order(depth_order(r.prepared.means, cam))
