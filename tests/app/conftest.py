@@ -85,3 +85,14 @@ def open_and_wait(qtbot, win, path, timeout=60_000):
         win.open_path(str(path))
     wait_until_drawn(qtbot, win, timeout)
     return blocker.args[0]
+
+
+@pytest.fixture(scope="module")
+def egl():
+    """The shared offscreen EGL state; skips when no EGL context can be created."""
+    try:
+        from app.viewport.offscreen import offscreen_context
+
+        return offscreen_context()
+    except Exception as e:  # no libEGL, no Mesa driver, ...
+        pytest.skip(f"cannot create a standalone EGL OpenGL context: {e}")

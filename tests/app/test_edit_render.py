@@ -17,16 +17,9 @@ from tests.conftest import DONUT, random_scene
 moderngl = pytest.importorskip("moderngl")
 
 from app.viewport.gl_renderer import DisplaySettings, prepare_splats  # noqa: E402
-from app.viewport.offscreen import offscreen_context, offscreen_lock  # noqa: E402
+from app.viewport.offscreen import offscreen_lock  # noqa: E402
 from app.viewport.sorting import depth_order  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def egl():
-    try:
-        return offscreen_context()
-    except Exception as e:  # no libEGL, no Mesa driver, ...
-        pytest.skip(f"cannot create a standalone EGL OpenGL context: {e}")
 
 
 def _draw(egl, scene, cam, state=None, mode="color"):

@@ -21,19 +21,11 @@ from tests.conftest import DONUT, data_path, random_scene
 moderngl = pytest.importorskip("moderngl")
 
 from app.viewport.gl_renderer import DisplaySettings, SplatRenderer, prepare_splats  # noqa: E402
-from app.viewport.offscreen import offscreen_context, offscreen_lock, render_offscreen  # noqa: E402
+from app.viewport.offscreen import offscreen_lock, render_offscreen  # noqa: E402
 from app.viewport.sorting import BackgroundSorter, depth_order, view_changed_enough, view_depths  # noqa: E402
 
 MIN_PSNR = 35.0
 
-
-@pytest.fixture(scope="module")
-def egl():
-    """The shared offscreen EGL state; skips when no EGL context can be created."""
-    try:
-        return offscreen_context()
-    except Exception as e:  # no libEGL, no Mesa driver, ...
-        pytest.skip(f"cannot create a standalone EGL OpenGL context: {e}")
 
 
 def _sh3_scene(n: int = 3000, seed: int = 1):
