@@ -188,6 +188,26 @@ def test_means2d_gradient_is_available_for_densification():
     assert means.grad is not None and torch.isfinite(means.grad).all()
 
 
+def test_a_gaussian_on_the_camera_plane_leaves_every_gradient_finite():
+    """Found on fox: a splat at depth exactly 0 made inf covariances whose backward was NaN, which
+    the optimiser wrote into its rotation and scale (the fox teachers saved NaN splats)."""
+    cam, viewmat, K = _front_camera(32, 24, dtype=torch.float32)
+    means, quats, scales, opac, colors = (t.float() for t in _tiny_inputs(5))
+    on_plane = torch.tensor([[0.7, -0.4, -3.0]])  # the camera sits at z = -3: depth 0
+    behind = torch.tensor([[0.1, 0.2, -3.5]])
+    means = torch.cat([means, on_plane, behind]).requires_grad_()
+    quats = torch.cat([quats, torch.tensor([[1.0, 0, 0, 0]] * 2)]).requires_grad_()
+    scales = torch.cat([scales, torch.full((2, 3), 0.28)]).requires_grad_()
+    opac, colors = torch.cat([opac, torch.full((2,), 0.1)]), torch.cat([colors, torch.rand(2, 3)])
+    r = rasterize(means, quats, scales, opac, colors, viewmat[None], K[None], 32, 24)
+    assert not r.visible[0][5:].any()
+    r.colors.sum().backward()
+    for name, t in (("means", means), ("quats", quats), ("scales", scales)):
+        assert torch.isfinite(t.grad).all(), name
+        assert (t.grad[5:] == 0).all(), name
+    assert means.grad[:5].abs().sum() > 0
+
+
 def test_many_cameras_and_batched_output_shapes():
     scene = random_scene(100, sh_degree=0, seed=4)
     cams = [Camera.look_at(np.array([3.0 * math.cos(a), 0.0, 3.0 * math.sin(a)]), np.zeros(3), 30, 20, 50.0)

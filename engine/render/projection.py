@@ -72,7 +72,10 @@ def project(
     cov_c = R @ covars @ R.T  # [N, 3, 3]
     tx, ty, tz = mc.unbind(-1)
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    tz_safe = torch.where(tz.abs() < 1e-12, torch.full_like(tz, 1e-12), tz)
+    # Gaussians at or behind the near plane are culled below; give them depth 1 in the
+    # differentiable path so that a camera-plane point (tz = 0) cannot make inf covariances
+    # whose backward is 0 x inf = NaN (it poisoned quats and scales on the fox capture).
+    tz_safe = torch.where(tz > near_plane, tz, torch.ones_like(tz))
     tan_fovx = 0.5 * width / fx
     tan_fovy = 0.5 * height / fy
     lim_x_pos = (width - cx) / fx + 0.3 * tan_fovx
