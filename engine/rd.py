@@ -9,7 +9,8 @@ and timing:
 - without: PSNR/SSIM against the uncompressed scene's own renders at its orbit views
   (``splatlab eval --reference``), so every codec is compared like with like.
 
-Codecs: the ladder (levels 1-8) and baselines: float16 PLY, SPZ v4, PlayCanvas compressed.ply,
+Codecs: the ladder (levels 1-8), the feed-forward codec (levels 1-8, when its weights are
+installed; engine.codec.feedforward) and baselines: float16 PLY, SPZ v4, PlayCanvas compressed.ply,
 and SOG when PlayCanvas' ``splat-transform`` can be run (Node.js).
 
 JSON schema ("splatlab.rd/1")::
@@ -49,7 +50,7 @@ import torch
 
 from engine import io
 from engine.bd import bd_psnr, bd_rate
-from engine.codec import decode_bytes, ladder
+from engine.codec import codec_module, decode_bytes, ladder
 from engine.codec.importance import importance as importance_scores
 from engine.evaluate import eval_against_capture, eval_against_reference, reference_renders
 from engine.io.ply import uncompressed_size
@@ -65,7 +66,16 @@ LABELS = {
     "compressed_ply": "compressed.ply",
     "sog": "SOG (splat-transform)",
     "smol": "Smol-GS (trained, exact MLP render)",
+    "feedforward": "Feed-forward codec (.smol)",
 }
+LEVELLED = ("ladder", "feedforward")  # codecs swept over levels
+
+
+def default_codecs() -> tuple[str, ...]:
+    """The ladder, and the feed-forward codec when its weights are installed."""
+    from engine.codec.feedforward import weights
+
+    return ("ladder", "feedforward") if weights.default_path().exists() else ("ladder",)
 
 
 def find_splat_transform() -> str | None:
@@ -140,6 +150,7 @@ def rd_sweep(
     size: int = 512,
     cancel: CancelToken | None = None,
     scene_path: str | None = None,
+    codecs: tuple[str, ...] = ("ladder",),
 ) -> Job:
     """Measure every codec point; returns the RD dict (schema above).
 
@@ -165,8 +176,25 @@ def rd_sweep(
 
         return run
 
-    for level in levels:
-        runners.append(("ladder", level, ladder_runner(level)))
+    def codec_runner(name: str, level: int):
+        module = codec_module(name)
+
+        def run(s: GaussianScene):
+            t = time.perf_counter()
+            data = module.encode(s, level)
+            enc = time.perf_counter() - t
+            t = time.perf_counter()
+            out = decode_bytes(data)
+            return len(data), out, enc, time.perf_counter() - t
+
+        return run
+
+    unknown = [c for c in codecs if c not in LEVELLED]
+    if unknown:
+        raise ValueError(f"rd sweeps levels of {', '.join(LEVELLED)}, not {', '.join(unknown)}")
+    for codec in codecs:
+        for level in levels:
+            runners.append((codec, level, ladder_runner(level) if codec == "ladder" else codec_runner(codec, level)))
     for name in baselines:
         fn = baseline(name)
         if fn is not None:

@@ -256,6 +256,56 @@ def test_tiny_training_run_lowers_the_rd_loss(tmp_path):
     _equal(codec.decode(container.unpack(data), weights=m), recon)
 
 
+def _toy_corpus(tmp_path, scenes: dict) -> str:
+    """A corpus manifest of scene files under tmp_path/data: {name: (split, scene)}."""
+    from engine import io
+
+    entries = []
+    (tmp_path / "data").mkdir(exist_ok=True)
+    for name, (split, s) in scenes.items():
+        io.save(s, tmp_path / "data" / f"{name}.ply")
+        entries.append({"name": name, "split": split, "file": f"{name}.ply"})
+    path = tmp_path / "corpus.json"
+    path.write_text(json.dumps({"schema": "splatlab.codec-corpus/1", "scenes": entries}))
+    return str(path)
+
+
+def test_codec_train_cli_records_the_corpus_and_keeps_the_eval_scenes_out(tmp_path):
+    from engine.cli import main
+    from engine.codec.feedforward.corpus import sha256_file
+
+    corpus = _toy_corpus(tmp_path, {"a": ("train", random_scene(1100, sh_degree=1, seed=21)),
+                                    "b": ("train", random_scene(1100, sh_degree=0, seed=22)),
+                                    "held": ("eval", random_scene(1100, sh_degree=1, seed=23))})  # fmt: skip
+    out = tmp_path / "w" / "ff.pt"
+    (tmp_path / "w").mkdir()
+    assert main(["codec-train", corpus, "-o", str(out), "--data", str(tmp_path / "data"), "--steps", "2"]) == 0
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    trained_on = {s["sha256"] for s in training["scenes"]}
+    records = {r["name"]: r for r in training["corpus"]["scenes"]}
+    assert set(records) == {"a", "b", "held"} and records["held"]["split"] == "eval"
+    assert records["held"]["sha256"] == sha256_file(tmp_path / "data" / "held.ply")
+    assert records["held"]["sha256"] not in trained_on  # measured on, never trained on
+    assert trained_on == {records["a"]["sha256"], records["b"]["sha256"]}
+    weights.load(out)
+
+
+def test_codec_train_cli_rejects_a_bad_corpus(tmp_path, capsys):
+    from engine.cli import main
+    from engine.codec.feedforward.corpus import CorpusScene
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "splatlab.codec-corpus/1", "scenes": [{"name": "x", "split": "eval", "file": "x.ply"}]}))
+    assert main(["codec-train", str(bad), "-o", str(tmp_path / "w.pt"), "--data", str(tmp_path)]) == 2
+    assert "bad.json" in capsys.readouterr().err
+    gone = _toy_corpus(tmp_path, {"a": ("train", random_scene(10, seed=1))})
+    (tmp_path / "data" / "a.ply").unlink()
+    assert main(["codec-train", gone, "-o", str(tmp_path / "w.pt"), "--data", str(tmp_path / "data")]) == 2
+    assert "a.ply" in capsys.readouterr().err and not (tmp_path / "w.pt").exists()
+    made = CorpusScene("s", "train", train={"capture": "captures/lego", "max_side": 80, "seed": 2, "sh_degree": 1})
+    assert made.command("D", "B") == "splatlab train D/captures/lego -o B/s --max-side 80 --seed 2 --sh-degree 1"
+
+
 def test_augment_rotates_about_up_and_scales():
     s = random_scene(400, sh_degree=2, seed=1)
     a = train.augment(s, np.random.default_rng(0), up=(0.0, 0.0, 1.0), min_keep=1.0)
@@ -283,3 +333,22 @@ def test_shipped_manifest_and_missing_default_weights(scene):
         pytest.skip("trained weights are installed")
     with pytest.raises(InputError, match=r"feedforward_v1.pt: feedforward codec weights v1 are missing"):
         registry_encode(scene.subset(slice(0, 1100)), "feedforward", 3)
+
+
+def test_rd_sweeps_the_feedforward_levels_beside_the_ladder(tmp_path, monkeypatch):
+    from engine.rd import bd_summary, default_codecs, rd_sweep
+
+    path = tmp_path / weights.FILE
+    weights.save(tiny_model(4), path)
+    monkeypatch.setattr(weights, "default_path", lambda: path)
+    assert default_codecs() == ("ladder", "feedforward")
+    s = random_scene(1200, sh_degree=1, seed=5)
+    result = jobs.drain(rd_sweep(s, None, levels=[2, 7], baselines=(), views=2, size=48, codecs=("ladder", "feedforward")))
+    curves = {c["codec"]: c for c in result["curves"]}
+    assert set(curves) == {"ladder", "feedforward"}
+    ff = curves["feedforward"]["points"]
+    assert [p["level"] for p in ff] == [2, 7] and all(p["count"] == s.count for p in ff)
+    assert ff[1]["bytes"] < ff[0]["bytes"] and all(p["psnr"] is not None for p in ff)
+    assert "feedforward" in bd_summary(result)["codecs"]
+    monkeypatch.setattr(weights, "default_path", lambda: tmp_path / "absent.pt")
+    assert default_codecs() == ("ladder",)

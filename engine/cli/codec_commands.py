@@ -98,7 +98,9 @@ def _rd_args(p):
     p.add_argument("--capture", help="measure against the capture's test images instead of orbit renders")
     p.add_argument("--max-side", type=int, help="with --capture: downsample its images")
     p.add_argument("--levels", default="1-8", help="ladder levels, e.g. 1-8 or 2,5,8")
-    p.add_argument("--no-baselines", action="store_true", help="only the ladder")
+    p.add_argument("--codecs", help="levelled codecs to sweep, comma-separated: ladder, feedforward "
+                   "(default: both when the feed-forward weights are installed, else the ladder)")  # fmt: skip
+    p.add_argument("--no-baselines", action="store_true", help="no SPZ / compressed.ply / float16 / SOG points")
     p.add_argument("--views", type=int, default=8)
     p.add_argument("--size", type=int, default=512)
 
@@ -120,9 +122,14 @@ def _parse_levels(text: str) -> list[int]:
 def _rd(args) -> int:
     from engine import jobs
     from engine.io.atomic import check_writable
-    from engine.rd import BASELINES, bd_lines, rd_sweep, save_rd
+    from engine.rd import BASELINES, LEVELLED, bd_lines, default_codecs, rd_sweep, save_rd
 
     levels = _parse_levels(args.levels)
+    codecs = tuple(c.strip() for c in args.codecs.split(",")) if args.codecs else default_codecs()
+    if not codecs or any(c not in LEVELLED for c in codecs):
+        raise InputError(None, f"--codecs {args.codecs!r}: choose from {', '.join(LEVELLED)}")
+    if "ladder" not in codecs:
+        codecs = ("ladder", *codecs)  # BD-rates are against the ladder
     check_writable(args.output)
     scene = load_scene(args.scene, args)
     capture = None
@@ -131,7 +138,7 @@ def _rd(args) -> int:
 
         capture = load_capture(args.capture, max_side=args.max_side)
     job = rd_sweep(scene, capture, levels, () if args.no_baselines else BASELINES, args.views, args.size,
-                   scene_path=args.scene)  # fmt: skip
+                   scene_path=args.scene, codecs=codecs)  # fmt: skip
     result = jobs.run(job, desc="rd")
     save_rd(args.output, result)
     for curve in result["curves"]:
@@ -144,8 +151,61 @@ def _rd(args) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------- codec training
+def _default_data_dir() -> str:
+    """The shared data folder beside the checkout (../shared/data), or $SPLATLAB_DATA."""
+    from engine.resources import resources_dir
+
+    return os.environ.get("SPLATLAB_DATA") or str(resources_dir().parent.parent / "shared" / "data")
+
+
+def _codec_train_args(p):
+    from engine.codec.feedforward import weights
+
+    p.add_argument("corpus", nargs="?", help="corpus manifest (default: the shipped resources/codecs/corpus_v1.json)")
+    p.add_argument("-o", "--output", required=True, help=f"weights file to write (the shipped one is resources/codecs/{weights.FILE}); "
+                   "its manifest (.json) is written beside it")  # fmt: skip
+    p.add_argument("--data", help="the shared data folder the corpus refers to (default ../shared/data or $SPLATLAB_DATA)")
+    p.add_argument("--build-dir", default=os.path.join("out", "codec_corpus"),
+                   help="where the corpus scenes made by splatlab train go (kept: a second run reuses them)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=4000, help="optimiser steps (default 4000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--windows-per-step", type=int, default=2)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--build-only", action="store_true", help="only make the corpus scenes (train and eval) and stop")
+
+
+def _codec_train(args) -> int:
+    from engine import jobs
+    from engine.codec.feedforward.corpus import corpus_job
+    from engine.codec.feedforward.train import codec_train_job
+    from engine.io.atomic import check_writable
+    from engine.resources import resource_path
+
+    corpus = args.corpus or str(resource_path("codecs", "corpus_v1.json"))
+    data = args.data or _default_data_dir()
+    if args.steps < 1:
+        raise InputError(None, f"--steps {args.steps} must be at least 1")
+    check_writable(args.output)
+    splits = ("train", "eval") if args.build_only else ("train",)
+    built = jobs.run(corpus_job(corpus, data, args.build_dir, splits), desc="corpus")
+    for r in built["records"]:
+        print(f"{r['split']:<5} {r['name']:<28} {(r['sha256'] or 'not built')[:12]}  {r['command']}", file=sys.stderr)
+    if args.build_only:
+        return EXIT_OK
+    names = [r["name"] for r in built["records"] if r["split"] == "train"]
+    paths = [built["paths"][n] for n in names]
+    job = codec_train_job(paths, args.output, steps=args.steps, seed=args.seed, windows_per_step=args.windows_per_step,
+                          lr=args.lr, extra={"corpus": {"manifest": os.path.basename(corpus), "scenes": built["records"]}})  # fmt: skip
+    result = jobs.run(job, desc="codec-train")
+    print(f"RD loss {result['loss_start']:.1f} -> {result['loss_end']:.1f} on held-out windows in "
+          f"{result['seconds']:.0f} s; wrote {args.output} and its manifest", file=sys.stderr)  # fmt: skip
+    return EXIT_OK
+
+
 COMMANDS = {
     "compress": Command("compress a scene into a .smol file", _compress_args, _compress),
     "decompress": Command("decode a .smol file into another scene format", _decompress_args, _decompress),
     "rd": Command("rate-distortion sweep over codecs and levels (JSON)", _rd_args, _rd),
+    "codec-train": Command("train the feed-forward codec's networks on a corpus of scenes", _codec_train_args, _codec_train),
 }

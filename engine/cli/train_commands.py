@@ -20,6 +20,8 @@ def _train_args(p):
                    help="densification: INRIA's (default) or MCMC with a Gaussian budget")  # fmt: skip
     p.add_argument("--cap-max", type=int, default=1_000_000, help="MCMC: the Gaussian budget")
     p.add_argument("--init-points", type=int, help="random initial points when the capture has no SfM points")
+    p.add_argument("--sh-degree", type=int, default=3, choices=range(4), metavar="0-3",
+                   help="spherical-harmonics degree of the colours (default 3)")  # fmt: skip
     p.add_argument("--init", help="start from this trained scene instead of points")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT.partial")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -32,7 +34,7 @@ def _train(args) -> int:
 
     cfg = TrainConfig.from_options(iterations=args.iterations, max_side=args.max_side, device=args.device,
                                    seed=args.seed, strategy=args.strategy, cap_max=args.cap_max,
-                                   init_points=args.init_points)  # fmt: skip
+                                   init_points=args.init_points, sh_degree=args.sh_degree)  # fmt: skip
     init = load_scene(args.init, args) if args.init else None
     try:
         result = jobs.run(train_job(args.capture, args.output, cfg, resume=args.resume, init_scene=init), desc="train")

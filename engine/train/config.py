@@ -77,7 +77,7 @@ class TrainConfig:
     @classmethod
     def from_options(cls, *, iterations: int | None = None, max_side: int | None = None, device: str = "auto",
                      seed: int = 0, strategy: str = "default", cap_max: int | None = None,
-                     init_points: int | None = None) -> "TrainConfig":  # fmt: skip
+                     init_points: int | None = None, sh_degree: int = 3) -> "TrainConfig":  # fmt: skip
         """A run's config from what the user chose: ``splatlab train``'s options and the Train
         panel's fields both come through here, so the same choices give the same run.
 
@@ -90,7 +90,7 @@ class TrainConfig:
             max_side=(max_side if max_side is not None else TRAIN.max_side(device)) or None,
             seed=int(seed), device=device, strategy=strategy,
             cap_max=int(cap_max if cap_max is not None else cls.cap_max),
-            init_points=None if init_points is None else int(init_points),
+            init_points=None if init_points is None else int(init_points), sh_degree=int(sh_degree),
         )  # fmt: skip
         return cfg.validate().for_iterations(cfg.iterations)
 

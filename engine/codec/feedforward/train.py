@@ -212,12 +212,14 @@ def _scene_hash(path) -> str | None:
 
 
 def codec_train_job(scene_paths: list, out_path: str | os.PathLike, steps: int = 2000, seed: int = 0,
-                    cancel: CancelToken | None = None, model: FeedForwardModel | None = None, **options) -> Job:  # fmt: skip
+                    cancel: CancelToken | None = None, model: FeedForwardModel | None = None, extra: dict | None = None,
+                    **options) -> Job:  # fmt: skip
     """Train on the scenes (paths or GaussianScene objects); write the weights and their manifest.
 
-    Yields Progress every ``log_every`` steps; returns {"weights", "manifest", "loss_start",
-    "loss_end", "seconds"}. Writes nothing until the end, then atomically (a cancelled run
-    leaves no file)."""
+    ``extra`` joins the manifest's training record (``splatlab codec-train`` puts the corpus there:
+    every scene's name, split, command, seed and sha256). Yields Progress every ``log_every``
+    steps; returns {"weights", "manifest", "loss_start", "loss_end", "seconds"}. Writes nothing
+    until the end, then atomically (a cancelled run leaves no file)."""
     from engine.io import load as load_scene
 
     cfg = TrainConfig(steps=steps, seed=seed, **options)
@@ -247,7 +249,7 @@ def codec_train_job(scene_paths: list, out_path: str | os.PathLike, steps: int =
     end = evaluate(model, held, [1, LEVELS], cfg.seed)
     training = {"config": asdict(cfg), "scenes": [{"path": str(p) if isinstance(p, (str, os.PathLike)) else None,
                                                     "sha256": _scene_hash(p)} for p in scene_paths],
-                "loss_start": start, "loss_end": end}  # fmt: skip
+                "loss_start": start, "loss_end": end, **(extra or {})}  # fmt: skip
     manifest = weights_mod.save(model, out_path, training)
     return {"weights": os.fspath(out_path), "manifest": manifest, "loss_start": start, "loss_end": end,
             "seconds": time.perf_counter() - t0}  # fmt: skip
