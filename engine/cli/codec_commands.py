@@ -153,10 +153,10 @@ def _rd(args) -> int:
 
 # ---------------------------------------------------------------------------- codec training
 def _default_data_dir() -> str:
-    """The shared data folder beside the checkout (../shared/data), or $SPLATLAB_DATA."""
+    """The shared data folder: ../shared/data beside the checkout ($SPLATLAB_SHARED/data when set)."""
     from engine.resources import resources_dir
 
-    return os.environ.get("SPLATLAB_DATA") or str(resources_dir().parent.parent / "shared" / "data")
+    return os.path.join(os.environ.get("SPLATLAB_SHARED") or str(resources_dir().parent.parent / "shared"), "data")
 
 
 def _codec_train_args(p):
@@ -165,7 +165,7 @@ def _codec_train_args(p):
     p.add_argument("corpus", nargs="?", help="corpus manifest (default: the shipped resources/codecs/corpus_v1.json)")
     p.add_argument("-o", "--output", required=True, help=f"weights file to write (the shipped one is resources/codecs/{weights.FILE}); "
                    "its manifest (.json) is written beside it")  # fmt: skip
-    p.add_argument("--data", help="the shared data folder the corpus refers to (default ../shared/data or $SPLATLAB_DATA)")
+    p.add_argument("--data", help="the shared data folder the corpus refers to (default ../shared/data; $SPLATLAB_SHARED/data when set)")
     p.add_argument("--build-dir", default=os.path.join("out", "codec_corpus"),
                    help="where the corpus scenes made by splatlab train go (kept: a second run reuses them)")  # fmt: skip
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps (default 4000)")
