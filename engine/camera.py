@@ -287,3 +287,63 @@ def orbit_views(scene, k: int = 8, width: int = 512, height: int = 512, fov_y_de
         )
         cams.append(Camera.look_at(center + rot, center, width, height, fov_y_deg, name=f"orbit_{i:02d}"))
     return cams
+
+
+# ---------------------------------------------------------------------- screen <-> world (dragging)
+def project_points(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates [P, 2] (pixel centres at integer + 0.5) and camera-space depth [P] of
+    world points [P, 3]; points at or behind the camera plane give non-finite or negative-depth
+    pixels (check ``z > 0``)."""
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    w2c = camera.world_to_camera
+    pc = p @ w2c[:3, :3].T + w2c[:3, 3]  # [P, 3]
+    z = pc[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = np.stack([camera.fx * pc[:, 0] / z + camera.cx, camera.fy * pc[:, 1] / z + camera.cy], 1)
+    return uv, z
+
+
+def pixel_ray(camera: Camera, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Origin [3] and unit direction [3] (world) of the ray through pixel position (x, y)."""
+    d = camera.camera_to_world[:3, :3] @ np.array([(x - camera.cx) / camera.fx, (y - camera.cy) / camera.fy, 1.0])
+    return camera.center, d / np.linalg.norm(d)
+
+
+def view_plane_offset(camera: Camera, anchor, dx: float, dy: float) -> np.ndarray:
+    """The world displacement [3] in the plane through ``anchor`` [3] parallel to the image that
+    moves anchor's projection by (dx, dy) pixels: exact for a pinhole camera (the depth stays the
+    same, so a pixel is depth / f world units). Zero when the anchor is not in front."""
+    pc = camera.world_to_camera[:3, :3] @ np.asarray(anchor, np.float64) + camera.world_to_camera[:3, 3]
+    z = float(pc[2])
+    if not z > 0:
+        return np.zeros(3)
+    return camera.camera_to_world[:3, :3] @ np.array([dx * z / camera.fx, dy * z / camera.fy, 0.0])
+
+
+def axis_offset(camera: Camera, anchor, axis, dx: float, dy: float, min_foreshortening: float = 0.05) -> float:
+    """How far (world units, signed) to move ``anchor`` [3] along ``axis`` [3] so that it lies
+    under the pixel its projection reaches after a drag of (dx, dy) pixels: the point of the axis
+    line closest to that pixel's ray. Only the drag's component along the axis' on-screen direction
+    counts. 0 when the anchor is not in front or the axis points (nearly) at the camera: its screen
+length is under ``min_foreshortening`` times that of a direction parallel to the screen."""
+    a = np.asarray(axis, np.float64)
+    a = a / np.linalg.norm(a)
+    anchor = np.asarray(anchor, np.float64)
+    w2c = camera.world_to_camera
+    x, y, z = w2c[:3, :3] @ anchor + w2c[:3, 3]  # the anchor in camera space
+    if not z > 0:
+        return 0.0
+    ax, ay, az = w2c[:3, :3] @ a
+    sd = np.array([camera.fx * (ax * z - x * az), camera.fy * (ay * z - y * az)]) / (z * z)  # pixels per unit along a
+    if not np.isfinite(sd).all() or np.linalg.norm(sd) < min_foreshortening * min(camera.fx, camera.fy) / z:
+        return 0.0
+    u0, v0 = camera.fx * x / z + camera.cx, camera.fy * y / z + camera.cy
+    drag = np.array([dx, dy], np.float64)
+    along = sd * (drag @ sd) / (sd @ sd)  # the drag projected on the axis' screen direction
+    origin, r = pixel_ray(camera, u0 + along[0], v0 + along[1])
+    w0 = anchor - origin
+    b, d, e = float(a @ r), float(a @ w0), float(r @ w0)
+    denom = 1.0 - b * b
+    if denom < 1e-12:
+        return 0.0
+    return (b * e - d) / denom

@@ -10,9 +10,11 @@ Combine a mask with the current selection through :meth:`engine.edit.state.EditS
 - in the world: :func:`sphere`, :func:`box` (oriented);
 - by attribute range: :func:`attribute_values` / :func:`attribute_range` (opacity, each scale,
   volume, colour and hue from the SH DC term, distance from a point, SH energy of bands >= 1, ...);
-- :func:`similar_colour` to a picked splat (CIE Lab distance, "Delta E 1976");
+- :func:`similar_colour` to a picked splat (CIE Lab distance, "Delta E 1976"; :func:`pick` finds
+  the splat under a pixel);
 - :func:`select_all`, :func:`select_none`, :func:`invert` (over the visible splats);
-- :func:`grow` / :func:`shrink` by k nearest neighbours or a radius (scipy's cKDTree).
+- :func:`grow` / :func:`shrink` by k nearest neighbours or a radius (scipy's cKDTree); their masks
+  alone (:func:`grown`, :func:`border`) for a front end that computes them off its GUI thread.
 """
 
 from __future__ import annotations
@@ -148,6 +150,24 @@ def screen_select(session: EditSession, camera: Camera, shape: str, *args, mode:
     if front_only:
         mask = front_layer(session.scene, camera, mask, session.visible_mask, **kw)
     return session.select(mask, mode, label=f"select {shape}")
+
+
+def pick(scene: GaussianScene, camera: Camera, x: float, y: float, visible: np.ndarray | None = None, *,
+         depth: np.ndarray | None = None, alpha: np.ndarray | None = None, radius: float = 6.0) -> int | None:  # fmt: skip
+    """Index of the splat under pixel (x, y), or None: among the ``visible`` splats whose centre
+    projects within ``radius`` pixels, those of the front layer (:func:`front_layer`, with a
+    ``depth`` [H, W] image at hand, else all of them), and of those the nearest to the camera."""
+    uv, z = project(scene, camera)
+    near = _on_screen(uv, z) & (((uv - np.array([x, y])) ** 2).sum(1) <= radius * radius)
+    if visible is not None:
+        near &= np.asarray(visible, dtype=bool)
+    if not near.any():
+        return None
+    if depth is not None:
+        front = front_layer(scene, camera, near, depth=depth, alpha=alpha)
+        near = front if front.any() else near
+    idx = np.flatnonzero(near)
+    return int(idx[np.argmin(z[idx])])
 
 
 # ---------------------------------------------------------------------- world volumes
@@ -296,28 +316,44 @@ def _neighbour_mask(points: np.ndarray, sources: np.ndarray, k: int | None, radi
     return out
 
 
-def _eligible_points(session: EditSession) -> tuple[np.ndarray, np.ndarray]:
-    p = session.scene.means.detach().cpu().numpy().astype(np.float64)
-    idx = np.flatnonzero(session.visible_mask & np.isfinite(p).all(1))
+def _eligible_points(scene: GaussianScene, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices [M] of the visible splats with finite centres, and those centres [M, 3]."""
+    p = scene.means.detach().cpu().numpy().astype(np.float64)
+    idx = np.flatnonzero(np.asarray(visible, dtype=bool) & np.isfinite(p).all(1))
     return idx, p[idx]
+
+
+def grown(scene: GaussianScene, selected: np.ndarray, visible: np.ndarray, k: int | None = 8,
+          radius: float | None = None) -> np.ndarray:  # fmt: skip
+    """bool [N]: the ``selected`` splats and the k nearest ``visible`` neighbours of each (or,
+    with ``radius``, every visible splat within it). Pure: reads the scene, changes nothing."""
+    idx, pts = _eligible_points(scene, visible)
+    near = _neighbour_mask(pts, np.asarray(selected, dtype=bool)[idx], k, radius)
+    mask = np.zeros(scene.count, dtype=bool)
+    mask[idx[near]] = True
+    return mask
+
+
+def border(scene: GaussianScene, selected: np.ndarray, visible: np.ndarray, k: int | None = 8,
+           radius: float | None = None) -> np.ndarray:  # fmt: skip
+    """bool [N]: the selected splats among the k nearest (or within ``radius``) of a visible
+    unselected splat, the selection's border that :func:`shrink` drops."""
+    idx, pts = _eligible_points(scene, visible)
+    sel = np.asarray(selected, dtype=bool)[idx]
+    edge = _neighbour_mask(pts, ~sel, k, radius) & sel
+    mask = np.zeros(scene.count, dtype=bool)
+    mask[idx[edge]] = True
+    return mask
 
 
 def grow(session: EditSession, k: int | None = 8, radius: float | None = None):
     """Add to the selection the k nearest visible neighbours of each selected splat (or, with
     ``radius``, every visible splat within it)."""
-    idx, pts = _eligible_points(session)
-    grown = _neighbour_mask(pts, session.selected[idx], k, radius)
-    mask = np.zeros(session.total, dtype=bool)
-    mask[idx[grown]] = True
-    return session.select(mask, "add", "grow selection")
+    return session.select(grown(session.scene, session.selected, session.visible_mask, k, radius), "add", "grow selection")
 
 
 def shrink(session: EditSession, k: int | None = 8, radius: float | None = None):
     """The dual of :func:`grow`: drop selected splats that are among the k nearest (or within
     ``radius``) of a visible unselected splat: the selection's border."""
-    idx, pts = _eligible_points(session)
-    sel = session.selected[idx]
-    border = _neighbour_mask(pts, ~sel, k, radius) & sel
-    mask = np.zeros(session.total, dtype=bool)
-    mask[idx[border]] = True
+    mask = border(session.scene, session.selected, session.visible_mask, k, radius)
     return session.select(mask, "subtract", "shrink selection")

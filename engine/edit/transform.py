@@ -18,9 +18,10 @@ Conventions:
 
 Undo is exact: an edit keeps the transform and the splats it moved (engine.edit.history) and
 undoes by applying the inverse transform; where float32 rounding keeps the inverse from giving the
-original bits back, the difference is kept as a small compressed residual. Mirrors are exact
-negations and need none. All arithmetic is elementwise float64 (numpy), never BLAS, so a redo
-reproduces the first application bit for bit.
+original bits back, the difference is kept as a small compressed residual. Mirrors through the
+origin are exact negations and need none (about a plane elsewhere they are rounded like the
+others). All arithmetic is elementwise float64 (numpy), never BLAS, so a redo reproduces the
+first application bit for bit.
 """
 
 from __future__ import annotations
@@ -227,10 +228,15 @@ class Affine:
 
 @dataclass(frozen=True)
 class Mirror:
-    """Reflection across the coordinate plane through the origin normal to ``axis`` (0, 1, 2)."""
+    """Reflection across the plane normal to ``axis`` (0, 1, 2) at coordinate ``plane`` along it
+    (0: through the origin, an exact negation; elsewhere p -> 2 plane - p, rounded)."""
 
     axis: int
-    exact = True
+    plane: float = 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.plane == 0.0
 
     def inverse(self) -> "Mirror":
         return self
@@ -241,7 +247,10 @@ class Mirror:
     def map(self, name: str, v: np.ndarray) -> np.ndarray:
         out = v.copy()
         if name == "means":
-            out[:, self.axis] = -out[:, self.axis]
+            if self.plane == 0.0:
+                out[:, self.axis] = -out[:, self.axis]
+            else:
+                out[:, self.axis] = (2.0 * self.plane - v[:, self.axis].astype(np.float64)).astype(np.float32)
         elif name == "quats":  # M R M for M = diag with -1 at axis: the other two imaginary parts flip
             for i in range(3):
                 if i != self.axis:
@@ -365,10 +374,15 @@ def scale(session, factor: float, pivot=None, which="all") -> TransformEdit | No
     return apply_transform(session, Affine(np.eye(3), float(factor), p - float(factor) * p), which, f"scale {factor:g}")
 
 
-def mirror(session, axis: str | int, which="all") -> TransformEdit | None:
-    """Mirror across the plane through the origin normal to ``axis`` ("x", "y", "z")."""
+def mirror(session, axis: str | int, which="all", plane: float = 0.0) -> TransformEdit | None:
+    """Mirror across the plane normal to ``axis`` ("x", "y", "z") through the origin, or at
+    coordinate ``plane`` along that axis (the studio mirrors about the moved splats' centre)."""
     a = "xyz".index(axis.lower()) if isinstance(axis, str) else int(axis)
-    return apply_transform(session, Mirror(a), which, f"mirror {'xyz'[a]}")
+    plane = float(plane)
+    if not math.isfinite(plane):
+        raise ValueError(f"the mirror plane must be finite, not {plane!r}")
+    where = f" at {'xyz'[a]} = {plane:g}" if plane else ""
+    return apply_transform(session, Mirror(a, plane), which, f"mirror {'xyz'[a]}{where}")
 
 
 def set_up(session, up: str | np.ndarray, target: str | np.ndarray = "-y", which="all") -> TransformEdit | None:
