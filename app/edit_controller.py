@@ -10,53 +10,60 @@ this module only wires them to the GUI.
   (Viewport.front_depth, the engine's render_depth in GL) and engine.edit.select.front_layer keeps
   only the splats not behind it. The mask is computed in a worker (jobs run one at a time, in the
   order asked) and combined with the selection on the GUI thread.
-- Transforms (1 move, 2 rotate, 3 scale) take numbers in a dialog (TransformDialog) and apply to
-  the selection, or the whole scene when nothing is selected, about the moved splats' centre.
-- Save / Save As write ``Document.result_scene()`` (deleted splats left out) through engine.io
-  (a temporary file renamed when complete); the title shows "*" while edits are unsaved, and
-  closing a scene or the window asks Save / Discard / Cancel.
+  Grow and shrink (k nearest neighbours) run there too.
+- Colour similarity: the pick tool (I) hands over a clicked pixel; the splat under it
+  (engine.edit.select.pick, front layer by the GL depth) is remembered and the splats within the
+  panel's tolerance of its colour are selected (select.similar_colour); "Select similar" repeats it
+  (with no splat picked: the most opaque selected splat's colour).
+- Transforms (1 move, 2 rotate, 3 scale) take numbers in a dialog (TransformDialog); mirror X / Y /
+  Z reflects across the plane through the centre; all apply to the selection, or the whole scene
+  when nothing is selected, about the moved splats' centre. "Set up axis" turns the whole scene so
+  that the chosen axis becomes -y (engine.edit.transform.set_up) and shows its new home view.
+- Volumes: the panel's numbers, shown in the viewport (app/edit_volumes.py) and dragged there.
+  They are tools, not edits: moving one is not in the undo history (selecting or cropping with it is).
+- The Edit shortcuts are window-wide but leave their keys to text fields, spin boxes, combo boxes
+  and lists (app/shortcut_guard.py): Delete in the Scenes list never deletes splats.
+- Saving: app/edit_saving.py (the title shows "*" while edits are unsaved, closing asks).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QToolBar
+from PySide6.QtWidgets import QToolBar
 
 from app import workers
-from app.dialogs import EXPORT_FORMATS, TransformDialog
+from app.dialogs import TransformDialog
 from app.documents import Document
-from app.panels.edit_panel import HISTOGRAM_ATTRIBUTES, EditPanel
+from app.edit_saving import EditSaving
+from app.edit_volumes import VolumeLink
+from app.panels.edit_panel import HISTOGRAM_ATTRIBUTES, UP_AXES, EditPanel
+from app.shortcut_guard import InputFocusGuard
 from app.viewport.edit_overlay import BRUSH_STEP
-from engine import io
 from engine.edit import StateEdit, cleanup, ops, select, transform
-from engine.errors import InputError
 
-# formats Save writes (with the Export dialog's default options); .smol has levels: File > Export
-SAVE_FORMATS: dict[str, dict] = {}
-for _label, _fmt, _opts in EXPORT_FORMATS:
-    if _fmt != "smol":
-        SAVE_FORMATS.setdefault(_fmt, _opts)
-SAVE_FILTER = "PLY (*.ply);;SPZ (*.spz);;PlayCanvas compressed PLY (*.compressed.ply);;antimatter15 splat (*.splat)"
 LOG_ATTRIBUTES = {name for _, name, log in HISTOGRAM_ATTRIBUTES if log}
 
 # (key, label, shortcut); the tools are checkable and exclusive
-TOOL_ACTIONS = [("rectangle", "Rectangle Select", "R"), ("lasso", "Lasso Select", "L"), ("brush", "Brush Select", "B")]
+TOOL_ACTIONS = [("rectangle", "Rectangle Select", "R"), ("lasso", "Lasso Select", "L"), ("brush", "Brush Select", "B"),
+                ("pick", "Pick Colour", "I")]  # fmt: skip
 COMMAND_ACTIONS = [
     ("all", "Select All", "Ctrl+A"), ("none", "Select None", "Ctrl+Shift+A"), ("invert", "Invert Selection", "Ctrl+I"),
-    ("grow", "Grow Selection", None), ("shrink", "Shrink Selection", None), (None, None, None),
+    ("grow", "Grow Selection", None), ("shrink", "Shrink Selection", None),
+    ("similar", "Select Similar Colour", None), (None, None, None),
     ("hide", "Hide Selected", "H"), ("unhide", "Unhide All", "Shift+H"), ("delete", "Delete Selected", "Del"),
     (None, None, None), ("move", "Move Selection…", "1"), ("rotate", "Rotate Selection…", "2"),
-    ("scale", "Scale Selection…", "3"),
+    ("scale", "Scale Selection…", "3"), ("mirror_x", "Mirror X", None), ("mirror_y", "Mirror Y", None),
+    ("mirror_z", "Mirror Z", None),
 ]  # fmt: skip
+NEIGHBOURS = 8  # grow / shrink: the k nearest neighbours
+TOOL_HINTS = {"pick": "Pick colour: click a splat to select those of a similar colour (the panel's tolerance)"}
 
 
-class EditController(QObject):
+class EditController(EditSaving, QObject):
     changed = Signal()  # A's edit state or history changed (counts, title)
-    selection_done = Signal(int)  # a screen / range / volume selection was applied: the selected count
+    selection_done = Signal(int)  # a screen / range / volume / colour selection was applied: the selected count
     preview_done = Signal(str, int)  # clean-up preset, how many splats would go
     saved = Signal(object, str)  # Document, path
 
@@ -75,8 +82,15 @@ class EditController(QObject):
         self._scene_version = 0  # bumped when A's splats move (transforms, undo of one)
         self._shown_doc: Document | None = None
         self._watched: set[int] = set()
+        self.picked: int | None = None  # index of the splat whose colour "similar" matches (A's)
         self._build_actions()
+        self.guard = InputFocusGuard(self, [act.shortcut() for key, act in self.actions.items()
+                                            if key not in ("undo", "redo") and not act.shortcut().isEmpty()])  # fmt: skip
+        self.volumes = VolumeLink(self.viewport, panel)
+        self.viewport.volumes.camera = self.selection_camera  # A's image (the left half side by side)
         panel.command.connect(self.command)
+        panel.similar_requested.connect(self.similar)
+        panel.up_requested.connect(self.set_up)
         panel.attribute_changed.connect(lambda _: self.refresh_histogram())
         panel.range_selected.connect(self.select_range)
         panel.volume_requested.connect(self.volume)
@@ -118,12 +132,15 @@ class EditController(QObject):
         self.actions["undo"] = QAction("Undo", w, shortcut=QKeySequence("Ctrl+Z"), triggered=lambda: self.command("undo"))
         self.actions["redo"] = QAction("Redo", w, triggered=lambda: self.command("redo"))
         self.actions["redo"].setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.up_actions: dict[str, QAction] = {}
+        for axis in UP_AXES:
+            self.up_actions[axis] = QAction(f"Up Is {axis.upper()}", w, triggered=lambda _=False, axis=axis: self.set_up(axis))
         for act in self.actions.values():
-            w.addAction(act)  # shortcuts work wherever the focus is in the window (editors keep their keys)
+            w.addAction(act)  # window-wide shortcuts; text fields, spin boxes and lists keep their keys (self.guard)
         bar = QToolBar("Edit", w)
         bar.setObjectName("toolbarEdit")
-        for key in ("rectangle", "lasso", "brush", "front_only", None, "all", "none", "invert", None, "hide", "unhide",
-                    "delete", None, "undo", "redo"):  # fmt: skip
+        for key in ("rectangle", "lasso", "brush", "pick", "front_only", None, "all", "none", "invert", None, "hide",
+                    "unhide", "delete", None, "undo", "redo"):  # fmt: skip
             bar.addSeparator() if key is None else bar.addAction(self.actions[key])
         w.addToolBar(Qt.TopToolBarArea, bar)
         self.toolbar = bar
@@ -135,13 +152,19 @@ class EditController(QObject):
             menu.addSeparator() if key is None else menu.addAction(self.actions[key])
         for key, _, _ in COMMAND_ACTIONS:
             menu.addSeparator() if key is None else menu.addAction(self.actions[key])
+        up = menu.addMenu("Set Up Axis (turn the scene so that it becomes -y)")
+        for act in self.up_actions.values():
+            up.addAction(act)
 
     def set_tool(self, tool: str | None) -> None:
-        """The viewport's screen-selection tool: "rectangle", "lasso", "brush" or None (navigate)."""
+        """The viewport's tool: "rectangle", "lasso", "brush", "pick" (colour) or None (navigate)."""
         for key, _, _ in TOOL_ACTIONS:
             self.actions[key].setChecked(key == tool)
+        self.panel.buttons["pick"].setChecked(tool == "pick")
         self.viewport.selection.set_tool(tool)
-        if tool is not None:
+        if tool in TOOL_HINTS:
+            self.window.statusBar().showMessage(TOOL_HINTS[tool], 8000)
+        elif tool is not None:
             mods = "Shift add · Ctrl subtract · Ctrl+Shift intersect · Alt+drag orbits · Esc navigates"
             extra = f" · [ ] radius ({self.viewport.selection.brush_radius:.0f} px)" if tool == "brush" else ""
             self.window.statusBar().showMessage(f"{tool.capitalize()} select: drag over the splats · {mods}{extra}", 8000)
@@ -199,7 +222,7 @@ class EditController(QObject):
             self.panel.show_history(0, 0, 0, None, None)
         self.actions["undo"].setEnabled(session is not None and session.history.can_undo)
         self.actions["redo"].setEnabled(session is not None and session.history.can_redo)
-        for key, act in self.actions.items():
+        for key, act in [*self.actions.items(), *self.up_actions.items()]:
             if key not in ("undo", "redo", "navigate", "front_only", "brush_smaller", "brush_larger"):
                 act.setEnabled(doc is not None)
         self.panel.set_enabled(doc is not None)
@@ -219,6 +242,8 @@ class EditController(QObject):
                 self.panel.cluster_voxel.setValue(max(diag / 100.0, 1e-5))
                 for key in self.panel.preview_counts:
                     self.panel.show_preview(key, None)
+            self.picked = None
+            self.panel.show_picked(None)
             self.refresh_histogram()
         self.refresh()
 
@@ -234,30 +259,50 @@ class EditController(QObject):
 
     # ------------------------------------------------------------------ commands
     def command(self, name: str) -> None:
-        """A selection command, hide / unhide / delete, undo / redo, or a transform dialog."""
+        """A selection command, hide / unhide / delete, undo / redo, grow / shrink (in a worker),
+        the colour picker on / off, "similar", a mirror or a transform dialog."""
         if name in ("move", "rotate", "scale"):
             self.transform_dialog(name)
+            return
+        if name == "pick":
+            self.set_tool(None if self.viewport.selection.tool == "pick" else "pick")
+            return
+        if name == "similar":
+            self.similar(float(self.panel.colour_tolerance.value()))
+            return
+        if name.startswith("mirror_"):
+            self.mirror(name[-1])
             return
         session = self.session()
         if session is None:
             return
+        if name in ("grow", "shrink"):
+            self.grow(session, shrink=name == "shrink")
+            return
         if name in ("undo", "redo") and self._busy("undo"):
             return
         fns = {"all": select.select_all, "none": select.select_none, "invert": select.invert, "hide": ops.hide,
-               "unhide": ops.unhide, "delete": ops.delete, "undo": type(session).undo, "redo": type(session).redo,
-               "grow": select.grow, "shrink": select.shrink}  # fmt: skip
-        slow = name in ("grow", "shrink")  # nearest-neighbour queries
-        if slow:
-            QApplication.setOverrideCursor(Qt.WaitCursor)
-        try:
-            edit = fns[name](session)
-        finally:
-            if slow:
-                QApplication.restoreOverrideCursor()
+               "unhide": ops.unhide, "delete": ops.delete, "undo": type(session).undo, "redo": type(session).redo}  # fmt: skip
+        edit = fns[name](session)
         self._after(edit)
         if edit is not None:
             self.window.statusBar().showMessage(f"{'Undid' if name == 'undo' else 'Redid' if name == 'redo' else 'Done'}:"
                                                 f" {edit.label}", 4000)  # fmt: skip
+
+    def grow(self, session, shrink: bool = False) -> None:
+        """Grow (or shrink) the selection by the NEIGHBOURS nearest visible splats, in a worker
+        (a k-d tree over the scene: seconds on a million splats); the selection and visibility
+        are read when the job starts, the result is combined when it ends."""
+        scene, label = session.scene, "shrink selection" if shrink else "grow selection"
+        fn = select.border if shrink else select.grown
+
+        def done(mask):
+            self._apply(session, mask, "subtract" if shrink else "add", label)
+            self.window.statusBar().showMessage(f"Done: {label} ({session.selected_count:,} selected)", 4000)
+
+        self.window.statusBar().showMessage(f"{label.capitalize()}…")
+        self._run(lambda selected, visible: fn(scene, selected, visible, NEIGHBOURS), done, label.split()[0],
+                  prepare=lambda: (session.selected, session.visible_mask))  # fmt: skip
 
     def _busy(self, what: str) -> bool:
         """True (and says so) while a worker reads the splats: transforms and undo wait for it."""
@@ -267,16 +312,19 @@ class EditController(QObject):
         return True
 
     # ------------------------------------------------------------------ worker jobs, one at a time
-    def _run(self, work, done, label: str) -> None:
-        self._queue.append((work, done, label))
+    def _run(self, work, done, label: str, prepare=None) -> None:
+        """Queue ``work(*prepare())`` for a worker (``prepare``, when given, runs on the GUI thread
+        as the job starts: a snapshot of what it reads); ``done(result)`` on the GUI thread."""
+        self._queue.append((work, done, label, prepare))
         if self._job is None:
             self._next()
 
     def _next(self) -> None:
         if not self._queue:
             return
-        work, done, label = self._queue.pop(0)
-        job = workers.start(lambda token: work(), self)
+        work, done, label, prepare = self._queue.pop(0)
+        args = prepare() if prepare is not None else ()
+        job = workers.start(lambda token: work(*args), self)
         self._job = job
 
         def finished(result, job=job):
@@ -305,6 +353,9 @@ class EditController(QObject):
         session = self.session()
         if session is None:
             return
+        if shape == "pick":
+            self.pick(session, args, mode)
+            return
         cam = self.selection_camera()
         front = self.front_only
         depth = self.viewport.front_depth(cam) if front else None  # None: the engine renders it
@@ -320,6 +371,57 @@ class EditController(QObject):
             return mask
 
         self._run(work, lambda mask: self._apply(session, mask, mode, f"select {shape}"), "select")
+
+    # ------------------------------------------------------------------ colour similarity
+    def pick(self, session, xy, mode: str) -> None:
+        """The pick tool clicked at widget pixel ``xy``: remember the splat under it (what is
+        seen there: the front layer by the GL depth) and select the splats of a similar colour."""
+        cam = self.selection_camera()
+        depth = self.viewport.front_depth(cam)
+        d, a = depth if depth is not None else (None, None)
+        scene, visible, (x, y) = session.scene, session.visible_mask, xy
+        tolerance = float(self.panel.colour_tolerance.value())
+
+        def work():
+            index = select.pick(scene, cam, x, y, visible, depth=d, alpha=a)
+            return index, None if index is None else select.similar_colour(scene, index, tolerance)
+
+        def done(result):
+            index, mask = result
+            if session is not self.session(create=False):
+                return
+            if index is None:
+                self.window.statusBar().showMessage("No splat under the cursor: click on the scene", 4000)
+                return
+            self._show_picked(session, index)
+            self._apply(session, mask, mode, f"select colour like splat {index}")
+
+        self._run(work, done, "pick a colour")
+
+    def _show_picked(self, session, index: int) -> None:
+        self.picked = index
+        rgb = select.base_colour(session.scene.subset(np.array([index])))[0]
+        self.panel.show_picked(tuple(float(c) for c in rgb), index)
+
+    def similar(self, tolerance: float) -> None:
+        """Select the splats within ``tolerance`` (CIE Delta E) of the picked splat's colour (with
+        none picked, the most opaque selected splat's), by the panel's mode."""
+        session = self.session()
+        if session is None:
+            return
+        index = self.picked
+        if index is None or index >= session.total:
+            candidates = np.flatnonzero(session.selected)
+            if candidates.size == 0:
+                self.window.statusBar().showMessage("Pick a splat first (Pick colour, I), or select some", 5000)
+                return
+            opacity = session.scene.opacity_logits.detach().cpu().numpy().reshape(-1)[candidates]
+            index = int(candidates[np.argmax(opacity)])
+            self._show_picked(session, index)
+        scene, mode = session.scene, self.panel.selection_mode()
+        self._run(lambda: select.similar_colour(scene, index, tolerance),
+                  lambda mask: self._apply(session, mask, mode, f"select colour like splat {index}"),
+                  "select similar colours")  # fmt: skip
 
     def selection_camera(self):
         """The camera of A's image under the mouse: the view's, or in side-by-side compare the
@@ -421,15 +523,19 @@ class EditController(QObject):
         if dlg.exec():
             self.transform(kind, dlg.values())
 
+    def _moved(self, session) -> tuple[str, np.ndarray]:
+        """What a transform moves ("selection", or "all" when nothing is selected) and its centre [3]."""
+        which = "selection" if session.selected_count else "all"
+        rows = session.selected if which == "selection" else slice(None)
+        return which, session.scene.means.detach().cpu().numpy()[rows].astype(np.float64).mean(0)
+
     def transform(self, kind: str, values) -> None:
         """Move (offset [3]), rotate (degrees about x, y, z [3]) or scale (factor) the selection, or
         every splat when none is selected, about the moved splats' centre."""
         session = self.session()
         if session is None or self._busy(kind):
             return
-        which = "selection" if session.selected_count else "all"
-        rows = session.selected if which == "selection" else slice(None)
-        pivot = session.scene.means.detach().cpu().numpy()[rows].astype(np.float64).mean(0)
+        which, pivot = self._moved(session)
         if kind == "move":
             edit = transform.translate(session, values, which)
         elif kind == "rotate":
@@ -443,83 +549,28 @@ class EditController(QObject):
             raise ValueError(f"unknown transform {kind!r}")
         self._after(edit)
 
-    # ------------------------------------------------------------------ saving
-    def ask_save_path(self, doc: Document) -> str:
-        start = doc.path or os.path.join(self.window.qsettings.value("lastDir", os.getcwd()), doc.name)
-        path, _ = QFileDialog.getSaveFileName(self.window, f"Save {doc.name} as", start, SAVE_FILTER)
-        return path
+    def mirror(self, axis: str) -> None:
+        """Mirror the selection (or the whole scene) across the plane normal to ``axis`` through
+        the moved splats' centre (quaternions reflected, odd SH flipped: engine.edit.transform)."""
+        session = self.session()
+        if session is None or self._busy("mirror"):
+            return
+        which, pivot = self._moved(session)
+        edit = transform.mirror(session, axis, which, plane=float(pivot["xyz".index(axis)]))
+        self._after(edit)
+        if edit is not None:
+            self.window.statusBar().showMessage(f"Done: {edit.label}", 4000)
 
-    def save_as(self, doc: Document | None = None, wait: bool = False):
-        doc = doc or self.document()
-        if doc is None:
-            return False
-        path = self.ask_save_path(doc)
-        return self.save(doc, path, wait) if path else False
-
-    def save(self, doc: Document | None = None, path: str | None = None, wait: bool = False):
-        """Write ``doc`` (default A) with its deleted splats left out to ``path`` (default its own
-        file, when that is a format Save writes; else Save As asks). ``wait``: on this thread,
-        returning True when written; otherwise in a worker (``saved`` when done; returns the job)."""
-        doc = doc or self.document()
-        if doc is None:
-            return False
-        if path is None:
-            if not (doc.path and io.format_from_extension(doc.path) in SAVE_FORMATS):
-                return self.save_as(doc, wait)
-            path = doc.path
-        path = os.path.abspath(path)
-        fmt = io.format_from_extension(path)
-        if fmt not in SAVE_FORMATS:
-            self.window.report_error("Cannot save", f"{path}: Save writes .ply, .spz, .compressed.ply or .splat "
-                                                    "(for .smol use File > Export)")  # fmt: skip
-            return False
-        scene, options, revision = doc.result_scene(), SAVE_FORMATS[fmt], doc.edit_revision
-
-        def write(token=None):
-            try:
-                io.save(scene, path, **options)
-            except OSError as e:
-                raise OSError(f"cannot write {path}: {e.strerror or e}") from e
-            return path
-
-        if wait:
-            try:
-                write()
-            except (OSError, InputError, ValueError) as e:
-                self.window.report_error("Save failed", str(e))
-                return False
-            self._saved(doc, path, revision)
-            return True
-        job = workers.start(write, self)
-        self._save_job = job
-        self.window.statusBar().showMessage(f"Saving {os.path.basename(path)}…")
-        job.finished.connect(lambda _: self._saved(doc, path, revision))
-        job.failed.connect(lambda msg, bad: self.window.report_error("Save failed", msg))
-        job.done.connect(lambda: setattr(self, "_save_job", None) if self._save_job is job else None)
-        return job
-
-    def _saved(self, doc: Document, path: str, revision: int) -> None:
-        session = doc.session
-        if session is not None and doc.edit_revision == revision:
-            session.mark_saved()  # edited while saving: still unsaved
-        doc.path, doc.name, doc.file_bytes = path, os.path.basename(path), os.path.getsize(path)
-        self.window.workspace.notify()
-        self.refresh()
-        self.window.statusBar().showMessage(f"Saved {path} ({doc.file_bytes:,} bytes)", 8000)
-        self.saved.emit(doc, path)
-
-    def confirm_close(self, docs) -> bool:
-        """Ask Save / Discard / Cancel for each of ``docs`` with unsaved edits; False: cancelled
-        (or a save failed), nothing is closed."""
-        for doc in docs:
-            if not doc.modified:
-                continue
-            answer = QMessageBox.question(self.window, "Unsaved edits",
-                                          f"{doc.name} has unsaved edits. Save them before closing?",
-                                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
-                                          QMessageBox.Save)  # fmt: skip
-            if answer == QMessageBox.Cancel:
-                return False
-            if answer == QMessageBox.Save and not self.save(doc, wait=True):
-                return False
-        return True
+    def set_up(self, axis: str) -> None:
+        """The scene's up is ``axis`` ("+z" ...): turn the whole scene so that it becomes -y (the
+        studio's and SuperSplat's convention) and show its home view with that up."""
+        session = self.session()
+        if session is None or self._busy("set the up axis"):
+            return
+        edit = transform.set_up(session, axis)
+        if edit is None:
+            self.window.statusBar().showMessage("The scene's up is already -y: nothing to turn", 4000)
+            return
+        self._after(edit)
+        self.window.set_up_axis("-y", remember=False)
+        self.window.statusBar().showMessage(f"Turned the scene: its {axis} is now up (-y)", 5000)

@@ -312,14 +312,15 @@ class MainWindow(QMainWindow):
         except ValueError:
             return {}
 
-    def set_up_axis(self, up: str | np.ndarray | None) -> None:
+    def set_up_axis(self, up: str | np.ndarray | None, remember: bool = True) -> None:
         """The current scene's up axis ("+z", a vector, or None: automatic), remembered for its
-        file; the view goes to the new home view."""
+        file (unless not ``remember``: Edit > Set Up Axis turned the splats, not yet saved); the
+        view goes to the new home view."""
         doc = self.workspace.a
         if doc is None:
             return
         doc.up = None if up is None else (parse_up(up) if isinstance(up, str) else np.asarray(up, np.float64))
-        if doc.path:
+        if doc.path and remember:
             ups = self._remembered_ups()
             if doc.up is None:
                 ups.pop(doc.path, None)

@@ -1,5 +1,7 @@
 """The Edit dock: counts, selection commands, an attribute histogram whose dragged range selects,
-sphere / box volumes by numbers, the clean-up presets with a preview count, undo / redo.
+selection by colour similarity to a picked splat, sphere / box volumes by numbers (and shown in the
+viewport, where they are dragged), mirror and up axis, the clean-up presets with a preview count,
+undo / redo.
 
 A thin widget: it only emits what was asked for; app/edit_controller.py does it through engine.edit.
 """
@@ -20,6 +22,7 @@ HISTOGRAM_ATTRIBUTES = [
     ("Distance from centre", "distance", False), ("SH energy (bands ≥ 1)", "sh_energy", True),
 ]  # fmt: skip
 MODES = [("Replace", "replace"), ("Add (Shift)", "add"), ("Subtract (Ctrl)", "subtract"), ("Intersect (Ctrl+Shift)", "intersect")]
+UP_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
 PRUNE_PRESETS = [("INRIA 3DGS (opacity < 0.005, size > 0.1 × extent)", "inria"), ("gsplat DefaultStrategy", "gsplat")]
 
 
@@ -35,8 +38,8 @@ def _spin(lo: float, hi: float, value: float, decimals: int = 3, step: float = 0
     return s
 
 
-def _vector(values=(0.0, 0.0, 0.0), lo: float = -1e6, hi: float = 1e6) -> list[QDoubleSpinBox]:
-    return [_spin(lo, hi, v) for v in values]
+def _vector(values=(0.0, 0.0, 0.0), lo: float = -1e6, hi: float = 1e6, decimals: int = 3) -> list[QDoubleSpinBox]:
+    return [_spin(lo, hi, v, decimals) for v in values]
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -48,10 +51,16 @@ def _row(*widgets) -> QHBoxLayout:
 
 
 class EditPanel(QScrollArea):
-    command = Signal(str)  # "all" "none" "invert" "grow" "shrink" "hide" "unhide" "delete" "undo" "redo"
+    # "all" "none" "invert" "grow" "shrink" "hide" "unhide" "delete" "undo" "redo" "pick" (the colour
+    # picker tool on / off) "move" "rotate" "scale" (a dialog) "mirror_x" "mirror_y" "mirror_z"
+    command = Signal(str)
     attribute_changed = Signal(str)  # engine.edit.select attribute name
     range_selected = Signal(str, float, float, str)  # attribute, lo, hi (its own units), mode
     volume_requested = Signal(str, str, dict)  # "sphere" | "box", "select" | "crop", {"center", "radius" | "size"}
+    volume_edited = Signal(str, dict)  # a volume's numbers were changed here: kind, values
+    volume_shown = Signal(str, bool)  # "Show in viewport" of a volume toggled
+    similar_requested = Signal(float)  # select the splats of a colour similar to the picked one, tolerance (Delta E)
+    up_requested = Signal(str)  # set the scene's up axis: "+x" ... "-z" becomes -y
     cleanup_preview = Signal(str, dict)  # "floaters" {"k", "std"} | "prune" {"preset"} | "cluster" {"voxel"}
     front_only_changed = Signal(bool)
 
@@ -122,24 +131,88 @@ class EditPanel(QScrollArea):
         self._log = False
         layout.addWidget(hist)
 
+        # ---------------------------------------------------------------- colour similarity
+        colour = QGroupBox("Select by colour")
+        cl = QGridLayout(colour)
+        self.buttons["pick"] = QPushButton("Pick colour (I)")
+        self.buttons["pick"].setCheckable(True)
+        self.buttons["pick"].setToolTip("Click a splat in the viewport: the splats of a similar colour are selected")
+        self.buttons["pick"].clicked.connect(lambda: self.command.emit("pick"))
+        self.swatch = QLabel()
+        self.swatch.setObjectName("editSwatch")
+        self.swatch.setFixedSize(22, 22)
+        self.picked = QLabel("No splat picked")
+        self.picked.setObjectName("editPicked")
+        self.colour_tolerance = _spin(0.5, 100.0, 10.0, 1, 1.0)
+        self.colour_tolerance.setToolTip("CIE Delta E: 1 is a just-noticeable difference, 10 similar")
+        self.buttons["similar"] = QPushButton("Select similar")
+        self.buttons["similar"].clicked.connect(lambda: self.similar_requested.emit(float(self.colour_tolerance.value())))
+        cl.addWidget(self.buttons["pick"], 0, 0)
+        cl.addWidget(self.swatch, 0, 1)
+        cl.addWidget(self.picked, 0, 2, 1, 2)
+        cl.addWidget(QLabel("Tolerance ΔE"), 1, 0)
+        cl.addWidget(self.colour_tolerance, 1, 1, 1, 2)
+        cl.addWidget(self.buttons["similar"], 1, 3)
+        self.show_picked(None)
+        layout.addWidget(colour)
+
         # ---------------------------------------------------------------- volumes
         vol = QGroupBox("Volumes")
         vf = QFormLayout(vol)
-        self.sphere_center = _vector()
-        self.sphere_radius = _spin(0.0, 1e6, 1.0)
-        vf.addRow("Sphere centre", _row(*self.sphere_center))
-        vf.addRow("Radius", self.sphere_radius)
-        self.box_center = _vector()
-        self.box_size = _vector((1.0, 1.0, 1.0), 0.0)
-        vf.addRow("Box centre", _row(*self.box_center))
-        vf.addRow("Size", _row(*self.box_size))
+        hint = QLabel("Shown in the viewport: drag the centre dot (or the outline) to move, the other dots to size;"
+                      " Ctrl+wheel sizes.")  # fmt: skip
+        hint.setWordWrap(True)
+        vf.addRow(hint)
+        self.sphere_center = _vector(decimals=4)
+        self.sphere_radius = _spin(0.0, 1e6, 1.0, 4)
+        self.box_center = _vector(decimals=4)
+        self.box_size = _vector((1.0, 1.0, 1.0), 0.0, decimals=4)
+        self.show_volume: dict[str, QCheckBox] = {}
         for kind in ("sphere", "box"):
+            show = QCheckBox("Show in viewport")
+            show.setObjectName(f"show_{kind}")
+            show.toggled.connect(lambda on, kind=kind: self.volume_shown.emit(kind, on))
+            self.show_volume[kind] = show
+            if kind == "sphere":
+                vf.addRow("Sphere centre", _row(*self.sphere_center))
+                vf.addRow("Radius", _row(self.sphere_radius, show))
+            else:
+                vf.addRow("Box centre", _row(*self.box_center))
+                vf.addRow("Size", _row(*self.box_size))
+                vf.addRow("", show)
+            for spin in self._volume_spins(kind):
+                spin.valueChanged.connect(lambda _=0.0, kind=kind: self.volume_edited.emit(kind, self.volume_values(kind)))
             select_b, crop_b = QPushButton(f"Select inside {kind}"), QPushButton(f"Crop to {kind}")
             select_b.clicked.connect(lambda _=False, kind=kind: self._volume(kind, "select"))
             crop_b.clicked.connect(lambda _=False, kind=kind: self._volume(kind, "crop"))
             self.buttons[f"{kind}_select"], self.buttons[f"{kind}_crop"] = select_b, crop_b
             vf.addRow(_row(select_b, crop_b))
         layout.addWidget(vol)
+
+        # ---------------------------------------------------------------- transforms
+        tr = QGroupBox("Transform (the selection, or the whole scene when none is selected)")
+        tg = QGridLayout(tr)
+        for i, (name, label) in enumerate([("move", "Move… (1)"), ("rotate", "Rotate… (2)"), ("scale", "Scale… (3)")]):
+            b = QPushButton(label)
+            b.clicked.connect(lambda _=False, name=name: self.command.emit(name))
+            self.buttons[name] = b
+            tg.addWidget(b, 0, i)
+        for i, axis in enumerate("xyz"):
+            b = QPushButton(f"Mirror {axis.upper()}")
+            b.setToolTip(f"Mirror across the plane normal to {axis} through the centre of the moved splats")
+            b.clicked.connect(lambda _=False, axis=axis: self.command.emit(f"mirror_{axis}"))
+            self.buttons[f"mirror_{axis}"] = b
+            tg.addWidget(b, 1, i)
+        self.up_axis = QComboBox()
+        for axis in UP_AXES:
+            self.up_axis.addItem(f"Up is {axis}", axis)
+        self.up_axis.setCurrentIndex(self.up_axis.findData("+z"))
+        self.buttons["set_up"] = QPushButton("Set up axis")
+        self.buttons["set_up"].setToolTip("Turn the whole scene so that this axis becomes -y (the studio's up)")
+        self.buttons["set_up"].clicked.connect(lambda: self.up_requested.emit(self.up_axis.currentData()))
+        tg.addWidget(self.up_axis, 2, 0, 1, 2)
+        tg.addWidget(self.buttons["set_up"], 2, 2)
+        layout.addWidget(tr)
 
         # ---------------------------------------------------------------- clean-up
         clean = QGroupBox("Clean up (Preview selects what would go; Delete removes it)")
@@ -183,12 +256,28 @@ class EditPanel(QScrollArea):
             return {"preset": self.prune_preset.currentData()}
         return {"voxel": float(self.cluster_voxel.value())}
 
-    def _volume(self, kind: str, action: str) -> None:
+    def _volume_spins(self, kind: str) -> list[QDoubleSpinBox]:
         if kind == "sphere":
-            values = {"center": [s.value() for s in self.sphere_center], "radius": self.sphere_radius.value()}
-        else:
-            values = {"center": [s.value() for s in self.box_center], "size": [s.value() for s in self.box_size]}
-        self.volume_requested.emit(kind, action, values)
+            return [*self.sphere_center, self.sphere_radius]
+        return [*self.box_center, *self.box_size]
+
+    def volume_values(self, kind: str) -> dict:
+        """The numbers of volume ``kind``: {"center": [3], "radius"} or {"center": [3], "size": [3]}."""
+        if kind == "sphere":
+            return {"center": [s.value() for s in self.sphere_center], "radius": self.sphere_radius.value()}
+        return {"center": [s.value() for s in self.box_center], "size": [s.value() for s in self.box_size]}
+
+    def set_volume(self, kind: str, values: dict) -> None:
+        """Show these numbers for volume ``kind`` (rounded to the fields' decimals) without emitting
+        ``volume_edited`` (a drag in the viewport sets them)."""
+        numbers = list(values["center"]) + ([values["radius"]] if kind == "sphere" else list(values["size"]))
+        for spin, v in zip(self._volume_spins(kind), numbers):
+            spin.blockSignals(True)
+            spin.setValue(float(v))
+            spin.blockSignals(False)
+
+    def _volume(self, kind: str, action: str) -> None:
+        self.volume_requested.emit(kind, action, self.volume_values(kind))
 
     def selection_mode(self) -> str:
         return self.mode.currentData()
@@ -255,13 +344,26 @@ class EditPanel(QScrollArea):
         self.preview_counts[key].setText("" if count is None else f"{count:,} would go")
 
     def set_volume_defaults(self, center, radius: float, size) -> None:
-        for spin, v in zip(self.sphere_center, center):
-            spin.setValue(float(v))
-        self.sphere_radius.setValue(float(radius))
-        for spin, v in zip(self.box_center, center):
-            spin.setValue(float(v))
-        for spin, v in zip(self.box_size, size):
-            spin.setValue(float(v))
+        """A new scene: volumes around its bounds, arrow steps of 1/100 of its size; each volume
+        still shown emits ``volume_edited`` once."""
+        step = float(max(radius, 1e-4)) / 50
+        for kind in ("sphere", "box"):
+            for spin in self._volume_spins(kind):
+                spin.setSingleStep(step)
+        self.set_volume("sphere", {"center": center, "radius": radius})
+        self.set_volume("box", {"center": center, "size": size})
+        for kind in ("sphere", "box"):
+            self.volume_edited.emit(kind, self.volume_values(kind))
+
+    def show_picked(self, colour: tuple[float, float, float] | None, index: int | None = None) -> None:
+        """The picked splat's base colour (RGB 0-1) as a swatch, or none picked."""
+        if colour is None:
+            self.swatch.setStyleSheet("border: 1px solid palette(mid); background: transparent;")
+            self.picked.setText("No splat picked")
+            return
+        r, g, b = (int(round(255 * min(max(c, 0.0), 1.0))) for c in colour)
+        self.swatch.setStyleSheet(f"border: 1px solid palette(dark); background: rgb({r}, {g}, {b});")
+        self.picked.setText(f"Splat {index:,}: #{r:02x}{g:02x}{b:02x}" if index is not None else f"#{r:02x}{g:02x}{b:02x}")
 
     def sizeHint(self) -> QSize:  # narrow: the dock column is shared with Display, Train, ...
         return QSize(340, 600)

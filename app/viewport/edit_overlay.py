@@ -1,5 +1,6 @@
 """The viewport's screen-selection tools: rectangle, lasso and brush, drawn over the GL image while
-dragging, handed to the edit controller on release (which calls engine.edit.select).
+dragging, handed to the edit controller on release (which calls engine.edit.select); and the
+colour picker, whose click hands over the pixel (the splat under it gives "select similar colour").
 
 Holds no algorithm: it collects the shape the mouse draws (widget pixels, which are the pixels of
 ``Viewport.current_camera()``) and the selection mode the modifiers ask for (Shift add, Ctrl
@@ -13,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
-TOOLS = ("rectangle", "lasso", "brush")
+TOOLS = ("rectangle", "lasso", "brush", "pick")
 BRUSH_RADIUS = 24.0  # px, the default
 BRUSH_LIMITS = (2.0, 400.0)
 BRUSH_STEP = 1.25  # [ and ] divide / multiply the radius by this
@@ -36,7 +37,8 @@ def mode_for(modifiers) -> str:
 class SelectionOverlay(QWidget):
     """Draws the shape being dragged (and the brush circle under the cursor) over the viewport;
     transparent to the mouse. ``shape_drawn`` (shape, args, mode) fires on release:
-    ("rectangle", (x0, y0, x1, y1)), ("polygon", [(x, y), ...]) or ("brush", ([(x, y), ...], radius))."""
+    ("rectangle", (x0, y0, x1, y1)), ("polygon", [(x, y), ...]), ("brush", ([(x, y), ...], radius))
+    or ("pick", (x, y)) (the pick tool: where the button was released)."""
 
     shape_drawn = Signal(str, object, str)
 
@@ -90,7 +92,7 @@ class SelectionOverlay(QWidget):
             if self.tool == "brush":
                 self.update()
             return False
-        if self.tool == "rectangle":
+        if self.tool in ("rectangle", "pick"):
             self.points[1] = p
         else:
             last = self.points[-1]
@@ -104,7 +106,7 @@ class SelectionOverlay(QWidget):
             return False
         p = e.position()
         self.dragging = False
-        if self.tool == "rectangle":
+        if self.tool in ("rectangle", "pick"):
             self.points[1] = p
         elif p != self.points[-1]:
             self.points.append(p)
@@ -118,6 +120,8 @@ class SelectionOverlay(QWidget):
         elif self.tool == "lasso":
             if len(pts) >= 3:
                 self.shape_drawn.emit("polygon", pts, mode)
+        elif self.tool == "pick":
+            self.shape_drawn.emit("pick", pts[-1], mode)
         else:
             self.shape_drawn.emit("brush", (pts, self.brush_radius), mode)
         return True
@@ -130,7 +134,7 @@ class SelectionOverlay(QWidget):
         qp.setRenderHint(QPainter.Antialiasing)
         line = QPen(QColor(255, 160, 40), 1.5, Qt.DashLine)
         fill = QColor(255, 160, 40, 40)
-        if self.dragging and self.points:
+        if self.dragging and self.points and self.tool != "pick":
             if self.tool == "rectangle":
                 qp.setPen(line)
                 qp.setBrush(fill)

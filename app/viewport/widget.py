@@ -22,7 +22,8 @@
 - Editing (side A only): ``set_edit_state`` uploads engine.edit's per-splat state (selected splats
   tinted, hidden and deleted ones not drawn); ``selection`` (app/viewport/edit_overlay.py) takes
   the left mouse while a selection tool is on and draws its shape; ``front_depth`` reads back the
-  depth of what A shows, for front-layer selection.
+  depth of what A shows, for front-layer selection; ``volumes`` (app/viewport/volume_drag.py)
+  draws the Edit panel's sphere / box volumes and takes the mouse first on their handles.
 - Capture cameras: an open capture's cameras are drawn as wireframe frusta over the splats
   (FrustaRenderer); hidden, or with no capture, nothing is drawn and the splat image is unchanged.
 """
@@ -42,6 +43,7 @@ from app import workers
 from app.documents import Document
 from app.viewport.camera_control import CameraController, nearest_splat_on_ray
 from app.viewport.edit_overlay import SelectionOverlay
+from app.viewport.volume_drag import VolumeOverlay
 from app.viewport.compare_gl import DEFAULT_FULL_SCALE, REDUCE, CompareCompositor, format_psnr, photo_texels
 from app.viewport.frusta import FrustaRenderer, frustum_depth
 from app.viewport.gl_renderer import DisplaySettings, SplatRenderer, prepare_splats
@@ -152,6 +154,7 @@ class Viewport(QOpenGLWidget):
         self._scale_hi = self._make_label()
         self._colorbar_rect: tuple[int, int, int, int] | None = None  # widget pixels, when shown
         self.selection = SelectionOverlay(self)  # the screen-selection tools (takes the left mouse when on)
+        self.volumes = VolumeOverlay(self)  # the Edit panel's volumes (takes the left mouse on their handles)
         self._edit_state: np.ndarray | None = None  # side A's engine.edit state, uint8 [N] (None: unedited)
         self._edit_state_pending = False
 
@@ -595,6 +598,7 @@ class Viewport(QOpenGLWidget):
 
     def resizeGL(self, w: int, h: int) -> None:
         self.selection.setGeometry(self.rect())
+        self.volumes.setGeometry(self.rect())
         self._compare_stale()
         self._layout_overlays()
         for slot in self._visible_slots():
@@ -797,7 +801,7 @@ class Viewport(QOpenGLWidget):
 
     def mousePressEvent(self, e: QMouseEvent) -> None:
         self.setFocus()
-        if self.selection.press(e):
+        if self.volumes.press(e) or self.selection.press(e):
             return
         self._drag_start = e.position().toPoint()
         if e.button() == Qt.LeftButton and self._divider_hit(self._drag_start.x()):
@@ -812,7 +816,7 @@ class Viewport(QOpenGLWidget):
             self._drag_kind = ""
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
-        if self.selection.move(e):
+        if self.volumes.move(e) or self.selection.move(e):
             return
         if self._drag_start is None or not self._drag_kind:
             return
@@ -832,12 +836,14 @@ class Viewport(QOpenGLWidget):
         self._camera_moved()
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
-        if self.selection.release(e):
+        if self.volumes.release(e) or self.selection.release(e):
             return
         self._drag_start = None
         self._drag_kind = ""
 
     def wheelEvent(self, e: QWheelEvent) -> None:
+        if self.volumes.wheel(e):  # Ctrl+wheel sizes a shown volume
+            return
         steps = e.angleDelta().y() / 120.0
         if steps:
             self.controller.zoom(steps)
