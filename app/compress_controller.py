@@ -3,14 +3,17 @@
 Thin: the engine encodes, decodes and measures; this class only runs the sweep
 through app.workers, keeps what it yields and shows it:
 
-- "Prepare levels" runs ``rd_sweep`` on the current scene A (its *source*) in a worker. Pass 1
-  yields every point's decoded scene within seconds (ladder levels first, then the baselines):
-  they are cached by ``(codec, level)`` (``("ladder", 1..8)``, ``("spz", None)``, ...). Pass 2
-  yields the same points again with PSNR/SSIM against the source's own renders.
-- The slider (or a click on a plot point or table row) *selects* a point. One Document,
-  "compressed: <source> L<k>", shows the selected point's cached scene: created on the first
-  selection and made A, afterwards only its scene is swapped (Workspace.replace_scene), so the
-  viewport keeps its camera and just uploads the new splats. Selecting a point that is not
+- "Prepare levels" runs ``rd_sweep`` on the current scene A (its *source*) in a worker, over the
+  levelled codecs ``engine.rd.default_codecs()`` gives (the ladder, and the feed-forward codec
+  when its weights are installed). Pass 1 yields every point's decoded scene within seconds
+  (ladder levels first, then the feed-forward levels, then the baselines): they are cached by
+  ``(codec, level)`` (``("ladder", 1..8)``, ``("feedforward", 1..8)``, ``("spz", None)``, ...).
+  Pass 2 yields the same points again with PSNR/SSIM against the source's own renders.
+- The slider (scrubbing the levels of the codec chosen beside it), a click on a plot point or a
+  table row *selects* a point. One Document, "compressed: <source> L<k>" (or "FF L<k>"), shows
+  the selected point's cached scene: created on the first selection and made A, afterwards only
+  its scene is swapped (Workspace.replace_scene), so the viewport keeps its camera and just
+  uploads the new splats. Selecting a point that is not
   decoded yet shows "preparing…" and the document follows when the point arrives; nothing here
   ever waits for the worker.
 - "Compare with original": A = the source, B = the compressed document, split view.
@@ -37,10 +40,10 @@ from PySide6.QtWidgets import QFileDialog
 
 from app import workers
 from app.documents import Document
-from app.panels.compress_panel import point_name
+from app.panels.compress_panel import LEVELLED, point_name
 from engine.io.atomic import atomic_write_bytes
 from engine.jobs import Progress
-from engine.rd import BASELINES, put_curve, rd_sweep, save_rd
+from engine.rd import BASELINES, default_codecs, put_curve, rd_sweep, save_rd
 from engine.scene import GaussianScene
 
 SMOL = ("smol", None)
@@ -77,6 +80,7 @@ class CompressController(QObject, workers.PanelJob):
         self.views = views  # orbit views for PSNR/SSIM (pass 2)
         self.size = size  # their size in pixels
         self.baselines = tuple(baselines)
+        self.codecs: tuple[str, ...] | None = None  # levelled codecs to sweep; None: default_codecs() at each sweep
         self.job = None  # the running JobHandle
         self.source: Document | None = None  # the scene the cache belongs to
         self._source_scene = None  # ... and the scene object it had then
@@ -86,14 +90,15 @@ class CompressController(QObject, workers.PanelJob):
         self.result: dict | None = None  # the finished sweep
         self.document: Document | None = None  # "compressed: <source> L<k>"
         self.shown_key: tuple | None = None  # what self.document shows
-        self.selected: tuple = ("ladder", panel.level())
+        self.selected: tuple = (panel.codec(), panel.level())
         self.smol_file: str | None = None  # the trained Smol-GS .smol (in a temporary folder)
         self._smol_dir: str | None = None
         panel.prepare_requested.connect(self.prepare)
         panel.smol_requested.connect(self.train_smol)
         panel.smol_save_requested.connect(self.save_smol_dialog)
         panel.cancel_requested.connect(self.cancel)
-        panel.level_changed.connect(lambda level: self.select(("ladder", int(level))))
+        panel.level_changed.connect(lambda level: self.select((panel.codec(), int(level))))
+        panel.codec_changed.connect(lambda codec: self.select((codec, panel.level())))
         panel.point_chosen.connect(self.select)
         panel.compare_requested.connect(self.compare_with_original)
         panel.save_requested.connect(self.save_rd_dialog)
@@ -102,6 +107,7 @@ class CompressController(QObject, workers.PanelJob):
         if window.capture is not None:
             self._capture_changed(window.capture)
         self._workspace_changed()
+        self._update_codecs()
 
     def measured(self) -> int:
         """How many points have PSNR/SSIM so far."""
@@ -146,15 +152,17 @@ class CompressController(QObject, workers.PanelJob):
         self.panel.set_source(self._source_text())
         scene, path = source.result_scene(), source.path  # edited: without the deleted splats
         views, size, baselines = self.views, self.size, self.baselines
+        codecs = tuple(self.codecs) if self.codecs is not None else default_codecs()
+        self._update_codecs(codecs)
         job = workers.start(lambda token: rd_sweep(scene, None, views=views, size=size, baselines=baselines,
-                                                   cancel=token, scene_path=path), self)  # fmt: skip
+                                                   cancel=token, scene_path=path, codecs=codecs), self)  # fmt: skip
         self.job = job
         job.progress.connect(lambda p, job=job: self._on_progress(job, p))
         job.finished.connect(lambda result, job=job: self._on_finished(job, result))
         job.failed.connect(lambda msg, bad, job=job: self._on_failed(job, msg))
         job.cancelled.connect(lambda job=job: self._on_cancelled(job))
         job.done.connect(lambda job=job: self._job_done(job))
-        self.panel.show_progress(0, 1, f"Encoding {source.name} at every level…")
+        self.panel.show_progress(0, 1, f"Encoding {source.name} at every level ({', '.join(codecs)})…")
         self._set_state("preparing")
         self.window.docks["Compress"].show()
         self.window.docks["Compress"].raise_()
@@ -249,6 +257,8 @@ class CompressController(QObject, workers.PanelJob):
             self.panel.show_message(f"{point_name(key)}: preparing…")
         elif self.source is None:
             self.panel.show_message(f"{point_name(key)}: press Prepare levels first.")
+        else:
+            self.panel.show_message(f"{point_name(key)} is not in this sweep: press Prepare levels.")
 
     def compare_with_original(self) -> None:
         """A = the original, B = the point shown, split view."""
@@ -286,21 +296,25 @@ class CompressController(QObject, workers.PanelJob):
         return True
 
     def export_hint(self, doc: Document) -> dict:
-        """What the Export dialog should preselect for ``doc``: the ladder level the compressed
-        document shows (with its exact size) or, for the source, the exact sizes of its levels."""
+        """What the Export dialog should preselect for ``doc``: the codec and level the compressed
+        document shows (with its exact size) or, for the source, the exact sizes of its levels
+        (``known_bytes`` keyed by (codec, level))."""
         if doc is None or self.source is None:
             return {}
-        ladder_bytes = {k[1]: p["bytes"] for k, p in self.points.items() if k[0] == "ladder"}
+        level_bytes = {k: p["bytes"] for k, p in self.points.items() if k[0] in LEVELLED}
         stem = os.path.splitext(self.source.name)[0] or "scene"
         if doc is self.document and self.shown_key is not None:
             codec, level = self.shown_key
-            if codec == "ladder":
-                return {"level": level, "name": f"{stem}-L{level}", "known_bytes": {level: ladder_bytes.get(level)}}
+            if codec == "ladder":  # re-encoding a decoded ladder level reproduces its bytes: the size is exact
+                return {"codec": codec, "level": level, "name": f"{stem}-L{level}",
+                        "known_bytes": {(codec, level): level_bytes.get((codec, level))}}  # fmt: skip
+            if codec in LEVELLED:  # a decoded feed-forward level re-encodes to about, not exactly, its size
+                return {"codec": codec, "level": level, "name": f"{stem}-ff-L{level}"}
             if codec == "smol":
                 return {"name": f"{stem}-smol-sh-bake"}  # the Export dialog writes the baked splats
             return {"name": f"{stem}-{codec}"}
         if doc is self.source and doc.scene is self._source_scene and doc.edit_revision == self._source_revision:
-            return {"known_bytes": ladder_bytes}
+            return {"known_bytes": level_bytes}
         return {}
 
     # ------------------------------------------------------------------ showing a point
@@ -342,7 +356,10 @@ class CompressController(QObject, workers.PanelJob):
                 self._set_state("measuring")
             return
         key = (pv["codec"], pv["point"]["level"])
+        new_codec = all(k[0] != key[0] for k in self.points)
         self.points[key] = dict(pv["point"])  # a copy: the worker fills in PSNR on its own dict
+        if new_codec:
+            self._update_codecs()
         self.panel.set_point(key, self.points[key])
         if "scene" in pv:
             self.scenes[key] = pv["scene"]
@@ -422,6 +439,11 @@ class CompressController(QObject, workers.PanelJob):
         self.cancelled.emit()
 
     # ------------------------------------------------------------------ the source changes
+    def _update_codecs(self, sweeping=()) -> None:
+        """The codec chooser offers what is installed (default_codecs), being swept, or has points."""
+        available = set(default_codecs()) | set(sweeping) | {k[0] for k in self.points}
+        self.panel.set_codecs(available)
+
     def _capture_changed(self, capture) -> None:
         self.panel.set_capture(capture.path or None, len(capture.frames))
 
@@ -445,6 +467,7 @@ class CompressController(QObject, workers.PanelJob):
         self.document, self.shown_key = None, None
         self.panel.clear_points()
         self.panel.set_result_ready(False)
+        self._update_codecs()
         if job is not None:
             self._set_state("idle")
             self.cancelled.emit()

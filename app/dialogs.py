@@ -6,6 +6,7 @@ import math
 import os
 import re
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QVBoxLayout, QWidget)  # fmt: skip
 
@@ -13,15 +14,21 @@ from app import workers
 from app.documents import Document, human_bytes
 from engine import io
 from engine.codec import DEFAULT_LEVEL, ladder
+from engine.rd import default_codecs
 
 # (label, format, writer options); .smol also takes the level chosen in the dialog
+SMOL_LADDER = (".smol (SplatLab ladder)", "smol", {"codec": "ladder"})
+SMOL_FEEDFORWARD = (".smol (feed-forward codec)", "smol", {"codec": "feedforward"})
+FF_NOTE = "the feed-forward codec keeps every splat; the file opens only where the same codec weights are installed"
+FF_MISSING = "the feed-forward codec's weights (resources/codecs/feedforward_v1.pt) are not installed"
 EXPORT_FORMATS = [
     ("PLY (INRIA 3DGS, float32)", "ply", {}),
     ("SPZ v4 (zstd)", "spz", {"version": 4}),
     ("SPZ v3 (gzip)", "spz", {"version": 3}),
     ("PlayCanvas compressed.ply", "compressed.ply", {}),
     ("antimatter15 .splat", "splat", {}),
-    (".smol (SplatLab ladder)", "smol", {"codec": "ladder"}),
+    SMOL_LADDER,
+    SMOL_FEEDFORWARD,  # offered only while the weights are installed (engine.rd.default_codecs)
 ]
 
 
@@ -43,38 +50,58 @@ def smol_warnings(scene, level: int) -> list[str]:
     return notes
 
 
+def level_items(codec: str) -> list[tuple[str, int]]:
+    """The Level box's (text, level) for a .smol codec."""
+    items = []
+    for lv, spec in sorted(ladder.LEVELS.items()):
+        tag = " (smallest)" if lv == ladder.MAX_LEVEL else ""
+        if codec == "ladder":
+            tag = " (near-lossless)" if lv == ladder.MIN_LEVEL else tag
+            items.append((f"{lv}{tag}: {spec.keep:.0%} of the splats, SH up to {spec.sh_degree}", lv))
+        else:
+            tag = " (best)" if lv == ladder.MIN_LEVEL else tag
+            items.append((f"{lv}{tag}: every splat, learned transform coding", lv))
+    return items
+
+
 def show_error(parent: QWidget | None, title: str, message: str) -> None:
     """The one way the studio reports a problem: a modal dialog; the open scene stays."""
     QMessageBox.critical(parent, title, message)
 
 
 class ExportDialog(QDialog):
-    """Choose format (and .smol level), SH bands and file; shows the file size ("=" where it is
-    exact: ``io.estimate_size`` says so for the fixed-layout formats; "≈" where it is estimated)
-    and what the format drops.
+    """Choose format (and .smol codec and level), SH bands and file; shows the file size ("="
+    where it is exact: ``io.estimate_size`` says so for the fixed-layout formats; "≈" where it is
+    estimated) and what the format drops.
 
-    ``level`` preselects .smol at that ladder level (the Compress panel's current level);
-    ``name`` is the default file name stem; ``known_bytes`` maps ladder levels to the exact .smol
-    size of this scene at its full SH degree (measured by the Compress panel), shown instead of an
-    estimate."""
+    ``level`` preselects .smol at that level of ``codec`` ("ladder" or "feedforward"; the Compress
+    panel's current point); ``name`` is the default file name stem; ``known_bytes`` maps
+    (codec, level) (or a bare ladder level) to the exact .smol size of this scene at its full SH
+    degree (measured by the Compress panel), shown instead of an estimate. The feed-forward
+    codec is offered only while its weights are installed."""
 
     def __init__(self, doc: Document, start_dir: str = "", parent=None, level: int | None = None,
-                 name: str | None = None, known_bytes: dict[int, int] | None = None):  # fmt: skip
+                 name: str | None = None, known_bytes: dict | None = None, codec: str = "ladder"):  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle(f"Export {doc.name}")
         self.doc = doc
-        self.known_bytes = {k: v for k, v in (known_bytes or {}).items() if v}
+        self.known_bytes = {(k if isinstance(k, tuple) else ("ladder", k)): v
+                            for k, v in (known_bytes or {}).items() if v}  # fmt: skip
         self.format = QComboBox()
+        self.format.setObjectName("exportFormat")
         for label, fmt, opts in EXPORT_FORMATS:
             self.format.addItem(label, (fmt, opts))
+        ff_row = EXPORT_FORMATS.index(SMOL_FEEDFORWARD)
+        if "feedforward" not in default_codecs():
+            self.format.model().item(ff_row).setEnabled(False)
+            self.format.setItemData(ff_row, FF_MISSING[0].upper() + FF_MISSING[1:], Qt.ToolTipRole)
         self.level = QComboBox()
         self.level.setObjectName("exportLevel")
-        for lv, spec in sorted(ladder.LEVELS.items()):
-            tag = " (near-lossless)" if lv == ladder.MIN_LEVEL else " (smallest)" if lv == ladder.MAX_LEVEL else ""
-            self.level.addItem(f"{lv}{tag}: {spec.keep:.0%} of the splats, SH up to {spec.sh_degree}", lv)
-        self.level.setCurrentIndex(self.level.findData(level if level in ladder.LEVELS else DEFAULT_LEVEL))
+        self._level_codec: str | None = None
         if level in ladder.LEVELS:
-            self.format.setCurrentIndex([f for _, f, _ in EXPORT_FORMATS].index("smol"))
+            smol = SMOL_FEEDFORWARD if codec == "feedforward" else SMOL_LADDER
+            self.format.setCurrentIndex(EXPORT_FORMATS.index(smol))
+        self._fill_levels(level if level in ladder.LEVELS else DEFAULT_LEVEL)
         self.sh = QComboBox()
         for d in range(doc.scene.sh_degree + 1):
             self.sh.addItem(f"{d} ({(d + 1) ** 2 * 3} coefficients)", d)
@@ -86,6 +113,7 @@ class ExportDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.estimate = QLabel("")
         self.estimate.setObjectName("estimate")
+        self.estimate.setWordWrap(True)
         self.warning = QLabel("")
         self.warning.setObjectName("warning")
         self.warning.setStyleSheet("color: #b35900;")
@@ -112,8 +140,22 @@ class ExportDialog(QDialog):
         self.sh.currentIndexChanged.connect(self._options_changed)
         self._options_changed()
 
+    def _fill_levels(self, level: int) -> None:
+        """The Level box for the chosen .smol codec (ladder levels by default), at ``level``."""
+        _, opts = self.format.currentData()
+        codec = opts.get("codec", "ladder")
+        if codec == self._level_codec:
+            return
+        self._level_codec = codec
+        self.level.blockSignals(True)
+        self.level.clear()
+        for text, lv in level_items(codec):
+            self.level.addItem(text, lv)
+        self.level.setCurrentIndex(max(0, self.level.findData(level)))
+        self.level.blockSignals(False)
+
     def choice(self) -> tuple[str, dict, int, str]:
-        """(format, writer options, SH degree, path); for .smol the options carry the level."""
+        """(format, writer options, SH degree, path); for .smol the options carry codec and level."""
         fmt, opts = self.format.currentData()
         opts = dict(opts)
         if fmt == "smol":
@@ -125,6 +167,7 @@ class ExportDialog(QDialog):
         return self.doc.result_scene().with_sh_degree(degree)  # edited: without the deleted splats
 
     def _options_changed(self) -> None:
+        self._fill_levels(int(self.level.currentData()))
         fmt, opts, degree, path = self.choice()
         stem = path
         for f in sorted(io.FORMATS, key=len, reverse=True):
@@ -137,8 +180,12 @@ class ExportDialog(QDialog):
         notes = io.conversion_warnings(scene, fmt)
         if degree < self.doc.scene.sh_degree:
             notes.insert(0, f"SH bands {degree + 1}-{self.doc.scene.sh_degree} are dropped (view-dependent colour)")
-        if fmt == "smol":
+        if fmt == "smol" and opts["codec"] == "ladder":
             notes += smol_warnings(scene, opts["level"])
+        elif fmt == "smol":
+            notes.append(FF_NOTE)
+            if self._unavailable():
+                notes.insert(0, FF_MISSING)
         self.warning.setText("\n".join("⚠ " + n for n in notes))
         if self._estimate_job is not None:
             self._estimate_job.cancel()
@@ -150,9 +197,12 @@ class ExportDialog(QDialog):
             self.estimate.setText(f"{sign} {human_bytes(n)}{extra}")
 
         full_sh = degree == self.doc.scene.sh_degree
-        exact = self.known_bytes.get(opts["level"]) if fmt == "smol" and full_sh else None
+        exact = self.known_bytes.get((opts["codec"], opts["level"])) if fmt == "smol" and full_sh else None
         if exact:
             show(exact, "=")  # measured by the Compress panel: the file will be exactly this size
+            return
+        if self._unavailable():
+            self.estimate.setText("unknown (no codec weights)")
             return
         self.estimate.setText("estimating…")
         job = workers.start(lambda token: io.estimate_size(scene, fmt, **opts), self)
@@ -171,8 +221,15 @@ class ExportDialog(QDialog):
         if chosen:
             self.path.setText(chosen)
 
+    def _unavailable(self) -> bool:
+        """The chosen format cannot be written here (the feed-forward codec without its weights)."""
+        return not self.format.model().item(self.format.currentIndex()).isEnabled()
+
     def _accept(self) -> None:
         fmt, _, _, path = self.choice()
+        if self._unavailable():
+            show_error(self, "Export", FF_MISSING[0].upper() + FF_MISSING[1:] + ": choose another format.")
+            return
         if io.format_from_extension(path) != fmt:
             show_error(self, "Export", f"The file name must end in .{fmt}")
             return

@@ -1,9 +1,11 @@
-"""Compress: prepare the ladder levels of the current scene, scrub them with a slider, read their
-size and fidelity in a table and an RD plot, compare one with the original, save the sweep.
+"""Compress: prepare the levels of the current scene, scrub them with a slider, read their size
+and fidelity in a table and an RD plot, compare one with the original, save the sweep.
 
 Thin: the panel only shows what app/compress_controller.py gives it (points keyed by
-``(codec, level)``: ``("ladder", 1..8)`` for the ladder, ``(codec, None)`` for a baseline) and
-emits what the user asks for. The plot is pyqtgraph: x = bits per Gaussian or compression ratio
+``(codec, level)``: ``("ladder", 1..8)`` and ``("feedforward", 1..8)`` for the levelled codecs,
+``(codec, None)`` for a baseline) and emits what the user asks for. The codec chooser says whose
+levels the slider scrubs (the feed-forward codec's only when it is available: its weights are
+installed, or the sweep has its points). The plot is pyqtgraph: x = bits per Gaussian or compression ratio
 (log axis), y = PSNR; one curve per codec, the current point ringed; clicking a point (or a table
 row) chooses it. Settings | (table | plot) are splitters the user drags; by default the table
 and the plot get most of the height, and the window saves the sizes (splitter_sizes).
@@ -26,14 +28,17 @@ from engine.codec import DEFAULT_LEVEL, ladder
 from engine.device import SMOL
 from engine.rd import BASELINES, LABELS
 
+LEVELLED = ("ladder", "feedforward")  # codecs with levels 1-8: the slider scrubs the chosen one
+CODEC_CHOICES = [("Ladder", "ladder"), ("Feed-forward", "feedforward")]
+FF_MISSING = "The feed-forward codec's weights are not installed (resources/codecs/feedforward_v1.pt)"
 STATES = ("idle", "preparing", "measuring", "training", "cancelling")  # training: a Smol-GS run
 X_AXES = [("bits per Gaussian", "bits_per_gaussian"), ("compression ratio (vs PLY)", "ratio")]
 COLUMNS = ["Point", "Size", "Ratio", "Bits/G", "Splats", "PSNR", "SSIM"]
-SHORT = {"ladder": "L", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply": "compressed.ply", "sog": "SOG",
+SHORT = {"ladder": "L", "feedforward": "FF", "fp16_ply": "PLY fp16", "spz": "SPZ v4", "compressed_ply": "compressed.ply", "sog": "SOG",
          "smol": "Smol-GS"}  # fmt: skip
-COLORS = {"ladder": (255, 170, 60), "fp16_ply": (150, 150, 150), "spz": (90, 170, 255),
+COLORS = {"ladder": (255, 170, 60), "feedforward": (40, 210, 200), "fp16_ply": (150, 150, 150), "spz": (90, 170, 255),
           "compressed_ply": (120, 220, 120), "sog": (220, 120, 220), "smol": (255, 80, 80)}  # fmt: skip
-SYMBOLS = {"ladder": "o", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star", "smol": "p"}
+SYMBOLS = {"ladder": "o", "feedforward": "h", "fp16_ply": "s", "spz": "t", "compressed_ply": "d", "sog": "star", "smol": "p"}
 SMOL_ITERATIONS = SMOL.cpu_iterations  # the CPU defaults of a Smol-GS run (engine.device.SMOL) start the panel
 SMOL_MAX_SIDE = SMOL.cpu_max_side
 SMOL_MAX_SPLATS = 18000
@@ -46,19 +51,24 @@ LOG_TICKS = [m * 10.0**e for e in range(-1, 6) for m in (1, 2, 5)]
 
 
 def _row_order(key) -> tuple:
-    """Ladder levels first (1..8), then Smol-GS, then the baselines in BASELINES order."""
+    """Ladder levels first (1..8), then the feed-forward levels, then Smol-GS, then the baselines
+    in BASELINES order."""
     codec, level = key
-    if codec == "ladder":
-        return (0, level)
+    if codec in LEVELLED:
+        return (LEVELLED.index(codec), level)
     if codec == "smol":
-        return (1, 0)
-    return (2, BASELINES.index(codec) if codec in BASELINES else len(BASELINES))
+        return (len(LEVELLED), 0)
+    return (len(LEVELLED) + 1, BASELINES.index(codec) if codec in BASELINES else len(BASELINES))
 
 
 def point_name(key) -> str:
-    """("ladder", 6) -> "L6"; ("spz", None) -> "SPZ v4"."""
+    """("ladder", 6) -> "L6"; ("feedforward", 6) -> "FF L6"; ("spz", None) -> "SPZ v4"."""
     codec, level = key
-    return f"L{level}" if codec == "ladder" else SHORT.get(codec, codec)
+    if codec == "ladder":
+        return f"L{level}"
+    if codec in LEVELLED:
+        return f"{SHORT.get(codec, codec)} L{level}"
+    return SHORT.get(codec, codec)
 
 
 def _finite(v) -> bool:
@@ -93,6 +103,7 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
     prepare_requested = Signal()
     cancel_requested = Signal()
     level_changed = Signal(int)  # the slider (1..8)
+    codec_changed = Signal(str)  # the codec chooser: whose levels the slider scrubs (LEVELLED)
     point_chosen = Signal(object)  # (codec, level) from the plot or the table
     compare_requested = Signal()
     save_requested = Signal()
@@ -107,8 +118,9 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         self.source.setWordWrap(True)
         self.prepare_button = QPushButton("Prepare levels")
         self.prepare_button.setObjectName("compressPrepare")
-        self.prepare_button.setToolTip("Encode and decode the current scene at every ladder level and with "
-                                       "the baseline codecs (seconds), then measure PSNR/SSIM in the background")
+        self.prepare_button.setToolTip("Encode and decode the current scene at every level of the ladder (and of the "
+                                       "feed-forward codec, when its weights are installed) and with the baseline "
+                                       "codecs (seconds), then measure PSNR/SSIM in the background")  # fmt: skip
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("compressCancel")
         self.prepare_button.clicked.connect(self.prepare_requested.emit)
@@ -124,7 +136,14 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         self.status.setObjectName("compressStatus")
         self.status.setWordWrap(True)
 
-        # ------------------------------------------------------------------ the level slider
+        # ------------------------------------------------------------------ the codec and its level slider
+        self.codec_box = QComboBox(objectName="compressCodec")
+        for label, codec in CODEC_CHOICES:
+            self.codec_box.addItem(label, codec)
+            self.codec_box.setItemData(self.codec_box.count() - 1, LABELS.get(codec, codec), Qt.ToolTipRole)
+        self.codec_box.setToolTip("Whose levels the slider scrubs")
+        self.codec_box.currentIndexChanged.connect(self._codec_chosen)
+        self.set_codecs(("ladder",))
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setObjectName("compressLevel")
         self.slider.setRange(ladder.MIN_LEVEL, ladder.MAX_LEVEL)
@@ -134,7 +153,8 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         self.slider.setTickInterval(1)
         self.slider.valueChanged.connect(self.level_changed.emit)
         ends = QHBoxLayout()
-        ends.addWidget(QLabel(f"{ladder.MIN_LEVEL} (near-lossless)"))
+        self.best_end = QLabel(f"{ladder.MIN_LEVEL} (near-lossless)")
+        ends.addWidget(self.best_end)
         ends.addStretch(1)
         ends.addWidget(QLabel(f"{ladder.MAX_LEVEL} (smallest)"))
         self.current = QLabel(describe(("ladder", DEFAULT_LEVEL), None))
@@ -229,7 +249,11 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("Level"))
+        level_row = QHBoxLayout()  # one row: "Level of <codec>" (the height goes to the table and the plot)
+        level_row.addWidget(QLabel("Level of"))
+        level_row.addWidget(self.codec_box)
+        level_row.addStretch(1)
+        layout.addLayout(level_row)
         layout.addWidget(self.slider)
         layout.addLayout(ends)
         layout.addWidget(self.current)
@@ -326,6 +350,35 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
     def level(self) -> int:
         return self.slider.value()
 
+    def codec(self) -> str:
+        """The codec whose levels the slider scrubs ("ladder" or "feedforward")."""
+        return self.codec_box.currentData()
+
+    def set_codecs(self, available) -> None:
+        """Enable the chooser's codecs in ``available`` (the ladder always); a chosen codec that is
+        no longer available falls back to the ladder (codec_changed says so)."""
+        model = self.codec_box.model()
+        for i in range(self.codec_box.count()):
+            codec = self.codec_box.itemData(i)
+            on = codec == "ladder" or codec in available
+            model.item(i).setEnabled(on)
+            tip = LABELS.get(codec, codec) if on else FF_MISSING if codec == "feedforward" else "not available"
+            self.codec_box.setItemData(i, tip, Qt.ToolTipRole)
+        if self.codec() not in available and self.codec() != "ladder":
+            self.codec_box.setCurrentIndex(self.codec_box.findData("ladder"))
+
+    def _codec_chosen(self) -> None:
+        self._update_ends()
+        self.codec_changed.emit(self.codec())
+
+    def _update_ends(self) -> None:
+        """The slider's best end: the ladder's level 1 is near-lossless, the feed-forward codec's is not."""
+        self.best_end.setText(f"{ladder.MIN_LEVEL} " + ("(near-lossless)" if self.codec() == "ladder" else "(best)"))
+
+    def codec_available(self, codec: str) -> bool:
+        i = self.codec_box.findData(codec)
+        return i >= 0 and self.codec_box.model().item(i).isEnabled()
+
     def set_capture(self, path: str | None, frames: int = 0) -> None:
         """The capture Smol-GS would train from (None: none known, the button stays off)."""
         self._capture_path = path
@@ -369,8 +422,7 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
 
     def _fill_row(self, r: int, key: tuple) -> None:
         p = self.points.get(key)
-        name = point_name(key) if key[0] != "ladder" else f"L{key[1]}"
-        cells = [name, "", "", "", "", "", ""]
+        cells = [point_name(key), "", "", "", "", "", ""]
         if p is not None:
             cells[1:] = [human_bytes(p["bytes"]), f"{p['ratio']:.1f}x", f"{p['bits_per_gaussian']:.1f}",
                          f"{p['count']:,}", _db(p.get("psnr")),
@@ -411,7 +463,7 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         curve = self.curves.get(codec)
         if curve is None:
             color = COLORS.get(codec, (200, 200, 200))
-            curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5) if codec == "ladder" else None,
+            curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5) if codec in LEVELLED else None,
                                     symbol=SYMBOLS.get(codec, "o"), symbolSize=9, symbolBrush=pg.mkBrush(color),
                                     symbolPen=pg.mkPen("k", width=0.5), name=LABELS.get(codec, codec))  # fmt: skip
             curve.sigPointsClicked.connect(lambda item, points, ev, codec=codec: self._plot_clicked(codec, points))
@@ -449,10 +501,17 @@ class CompressPanel(JobStatusMixin, DefaultSplitMixin, QWidget):
         """The point the viewport shows (or will show when it is ready): slider, table row,
         the label under the slider and the ring in the plot follow it."""
         self.selected = key
-        if key[0] == "ladder" and self.slider.value() != key[1]:
-            self.slider.blockSignals(True)
-            self.slider.setValue(key[1])
-            self.slider.blockSignals(False)
+        if key[0] in LEVELLED:
+            i = self.codec_box.findData(key[0])
+            if self.codec_box.currentIndex() != i:
+                self.codec_box.blockSignals(True)
+                self.codec_box.setCurrentIndex(i)
+                self.codec_box.blockSignals(False)
+                self._update_ends()
+            if self.slider.value() != key[1]:
+                self.slider.blockSignals(True)
+                self.slider.setValue(key[1])
+                self.slider.blockSignals(False)
         self.current.setText(describe(key, self.points.get(key)))
         self.table.blockSignals(True)
         if key in self._rows:

@@ -45,8 +45,10 @@ def _expected(scene, level: int) -> tuple[int, int]:
 
 
 def _small_sweeps(window, views=2, size=128):
+    """Small sweeps of the ladder alone (the feed-forward codec, when installed, has its own tests:
+    test_compress_feedforward.py)."""
     c = window.compressor
-    c.views, c.size, c.baselines = views, size, BASELINES
+    c.views, c.size, c.baselines, c.codecs = views, size, BASELINES, ("ladder",)
     return c
 
 
