@@ -460,3 +460,14 @@ def test_prune_presets_use_the_trainers_thresholds():
     s = EditSession(scene)
     ops.delete_mask(s, found)
     assert s.result_scene().count == 92
+
+
+def test_a_many_edged_lasso_gives_the_same_answer_banded_and_plain(monkeypatch):
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 400, (20_000, 2)).astype(np.float32)
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    lasso = np.stack([200 + 120 * np.cos(t) * (1 + 0.3 * np.sin(5 * t)), 200 + 120 * np.sin(t)], 1)
+    lasso[::7] += rng.normal(0, 30, lasso[::7].shape)  # spikes: a self-intersecting hand-drawn lasso
+    banded = select.points_in_polygon(pts, lasso)
+    monkeypatch.setattr(select, "BAND_EDGES", 10**9)
+    assert np.array_equal(banded, select.points_in_polygon(pts, lasso)) and 0 < banded.sum() < len(pts)

@@ -29,48 +29,66 @@ from engine.camera import Camera
 from engine.edit.state import EditSession
 from engine.scene import SH_C0, GaussianScene
 
+BAND_EDGES = 16  # polygons with more edges than this test each edge on its y band only
 NEAR = 0.01  # splats closer to the camera than this (or behind it) are never on screen
 
 
 # ---------------------------------------------------------------------- screen shapes
 def project(scene: GaussianScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates [N, 2] of the splat centres (pixel centres at integer + 0.5, the
-    renderer's convention) and their camera-space depth [N] (OpenCV: +z forward)."""
-    w2c = camera.world_to_camera
-    p = scene.means.detach().cpu().numpy().astype(np.float64)  # [N, 3]
-    pc = p @ w2c[:3, :3].T + w2c[:3, 3]
-    z = pc[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = np.stack([camera.fx * pc[:, 0] / z + camera.cx, camera.fy * pc[:, 1] / z + camera.cy], 1)
-    return uv, z
+    renderer's convention) and their camera-space depth [N] (OpenCV: +z forward), float32 (a
+    1 M-splat scene projects in milliseconds; the selection tools compare against whole pixels)."""
+    w2c = torch.from_numpy(np.asarray(camera.world_to_camera, dtype=np.float32))
+    pc = torch.addmm(w2c[:3, 3], scene.means.detach().cpu().float(), w2c[:3, :3].T)  # [N, 3] camera space
+    z = pc[:, 2].contiguous()
+    uv = pc[:, :2] / z[:, None]  # behind the camera or at z = 0: inf / nan, dropped by _on_screen
+    uv.mul_(torch.tensor([camera.fx, camera.fy], dtype=torch.float32)).add_(torch.tensor([camera.cx, camera.cy], dtype=torch.float32))
+    return uv.numpy(), z.numpy()
 
 
 def _on_screen(uv: np.ndarray, z: np.ndarray) -> np.ndarray:
-    return (z > NEAR) & np.isfinite(uv).all(1)
+    return (z > NEAR) & np.isfinite(uv[:, 0]) & np.isfinite(uv[:, 1])  # per column: .all(1) is slow
+
+
+def _in_box(uv: np.ndarray, z: np.ndarray, lo, hi) -> np.ndarray:
+    """[N] bool: on screen and inside the pixel box [lo, hi] (each [2])."""
+    u, v = uv[:, 0], uv[:, 1]
+    return (z > NEAR) & (u >= lo[0]) & (u <= hi[0]) & (v >= lo[1]) & (v <= hi[1])
 
 
 def rectangle(scene: GaussianScene, camera: Camera, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     """Splats whose centre projects inside the pixel rectangle (corners in any order)."""
     uv, z = project(scene, camera)
     (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
-    return _on_screen(uv, z) & (uv[:, 0] >= xa) & (uv[:, 0] <= xb) & (uv[:, 1] >= ya) & (uv[:, 1] <= yb)
+    return _in_box(uv, z, (xa, ya), (xb, yb))
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd rule: bool [P] for points [P, 2] inside the closed polygon [M, 2] (any winding,
-    self-intersections allowed), vectorised over the points, one pass per edge."""
+    self-intersections allowed), vectorised over the points, one pass per edge. A hand-drawn
+    lasso has hundreds of edges: the points are then sorted by y once, and each edge visits only
+    the points in its own y band (the same test, so the same answer)."""
     poly = np.asarray(polygon, np.float64).reshape(-1, 2)
     inside = np.zeros(points.shape[0], dtype=bool)
     if poly.shape[0] < 3:
         return inside
     px, py = points[:, 0], points[:, 1]
+    banded = poly.shape[0] > BAND_EDGES
+    if banded:
+        order = np.argsort(py, kind="stable")
+        ys = py[order]
     for (xi, yi), (xj, yj) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (yi > py) != (yj > py)
+        if banded:
+            idx = order[np.searchsorted(ys, min(yi, yj), "left"):np.searchsorted(ys, max(yi, yj), "right")]
+            qx, qy = px[idx], py[idx]
+        else:
+            idx, qx, qy = slice(None), px, py
+        crosses = (yi > qy) != (yj > qy)
         if not crosses.any():
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = xi + (py - yi) * (xj - xi) / (yj - yi)
-        inside ^= crosses & (px < x_at)
+            x_at = xi + (qy - yi) * (xj - xi) / (yj - yi)
+        inside[idx] ^= crosses & (qx < x_at)
     return inside
 
 
@@ -78,8 +96,7 @@ def polygon(scene: GaussianScene, camera: Camera, vertices) -> np.ndarray:
     """Lasso / polygon selection: splats whose centre projects inside ``vertices`` [M, 2] px."""
     uv, z = project(scene, camera)
     poly = np.asarray(vertices, np.float64).reshape(-1, 2)
-    lo, hi = poly.min(0), poly.max(0)
-    cand = np.flatnonzero(_on_screen(uv, z) & (uv >= lo).all(1) & (uv <= hi).all(1))
+    cand = np.flatnonzero(_in_box(uv, z, poly.min(0), poly.max(0)))
     out = np.zeros(scene.count, dtype=bool)
     out[cand] = points_in_polygon(uv[cand], poly)
     return out
@@ -90,8 +107,7 @@ def brush(scene: GaussianScene, camera: Camera, stroke, radius: float) -> np.nda
     polyline; one point is a circle)."""
     uv, z = project(scene, camera)
     pts = np.asarray(stroke, np.float64).reshape(-1, 2)
-    lo, hi = pts.min(0) - radius, pts.max(0) + radius
-    cand = np.flatnonzero(_on_screen(uv, z) & (uv >= lo).all(1) & (uv <= hi).all(1))
+    cand = np.flatnonzero(_in_box(uv, z, pts.min(0) - radius, pts.max(0) + radius))
     q = uv[cand]  # [C, 2]
     hit = np.zeros(cand.shape[0], dtype=bool)
     segments = zip(pts, pts[1:]) if pts.shape[0] > 1 else [(pts[0], pts[0])]
