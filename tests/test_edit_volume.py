@@ -101,6 +101,8 @@ def test_pick_outline_and_clipping():
     mid = seg[0].mean(0)  # on an edge, away from the handles: grabs the whole volume
     hit = volume.pick("box", box, cam, *mid)
     assert hit is not None and hit[0] in ("center", *volume.FACES)
+    if hit[0] == "center":  # by the outline: not when only the dots grab
+        assert volume.pick("box", box, cam, *mid, outline_moves=False) is None
     sphere = volume.outline("sphere", {"center": [0, 0, 0], "radius": 0.5}, cam, n=32)
     assert sphere.shape == (4 * 32, 2, 3)  # three great circles and the silhouette
     # a segment through the camera plane is cut at the near plane; one behind it is dropped

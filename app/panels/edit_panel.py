@@ -22,6 +22,11 @@ HISTOGRAM_ATTRIBUTES = [
     ("Distance from centre", "distance", False), ("SH energy (bands ≥ 1)", "sh_energy", True),
 ]  # fmt: skip
 MODES = [("Replace", "replace"), ("Add (Shift)", "add"), ("Subtract (Ctrl)", "subtract"), ("Intersect (Ctrl+Shift)", "intersect")]
+CLEANUP_TIPS = {
+    "floaters": "Statistical outliers: mean distance to the k nearest neighbours above mean + std standard deviations",
+    "prune": "The prune thresholds of a trainer: low opacity, or larger than a fraction of the scene extent",
+    "cluster": "Keep the largest connected cluster of occupied voxels of this size; the rest would go",
+}
 UP_AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
 PRUNE_PRESETS = [("INRIA 3DGS (opacity < 0.005, size > 0.1 × extent)", "inria"), ("gsplat DefaultStrategy", "gsplat")]
 
@@ -40,6 +45,13 @@ def _spin(lo: float, hi: float, value: float, decimals: int = 3, step: float = 0
 
 def _vector(values=(0.0, 0.0, 0.0), lo: float = -1e6, hi: float = 1e6, decimals: int = 3) -> list[QDoubleSpinBox]:
     return [_spin(lo, hi, v, decimals) for v in values]
+
+
+def _narrow(combo: QComboBox, chars: int = 12) -> QComboBox:
+    """A combo box whose width does not follow its longest item (the dock is narrow)."""
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+    return combo
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -78,7 +90,8 @@ class EditPanel(QScrollArea):
         self.counts.setObjectName("editCounts")
         self.counts.setWordWrap(True)
         grid.addWidget(self.counts, 0, 0, 1, 4)
-        self.front_only = QCheckBox("Front layer only (what you see, not what is behind it)")
+        self.front_only = QCheckBox("Front layer only")
+        self.front_only.setToolTip("Screen selections take what you see, not the splats behind it")
         self.front_only.setChecked(True)
         self.front_only.toggled.connect(self.front_only_changed)
         grid.addWidget(self.front_only, 1, 0, 1, 4)
@@ -104,15 +117,16 @@ class EditPanel(QScrollArea):
         # ---------------------------------------------------------------- histogram
         hist = QGroupBox("Select by attribute (drag the range)")
         hl = QVBoxLayout(hist)
-        self.attribute = QComboBox()
+        self.attribute = _narrow(QComboBox())
         for label, name, _ in HISTOGRAM_ATTRIBUTES:
             self.attribute.addItem(label, name)
-        self.mode = QComboBox()
+        self.mode = _narrow(QComboBox())
         for label, key in MODES:
             self.mode.addItem(label, key)
         hl.addLayout(_row(self.attribute, self.mode))
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(150)
+        self.plot.setMaximumHeight(240)  # the groups below stay in view
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getPlotItem().setMenuEnabled(False)
@@ -159,8 +173,8 @@ class EditPanel(QScrollArea):
         # ---------------------------------------------------------------- volumes
         vol = QGroupBox("Volumes")
         vf = QFormLayout(vol)
-        hint = QLabel("Shown in the viewport: drag the centre dot (or the outline) to move, the other dots to size;"
-                      " Ctrl+wheel sizes.")  # fmt: skip
+        hint = QLabel("Shown in the viewport: drag the white centre dot (or the outline) to move, the other dots"
+                      " to size; Ctrl+wheel sizes.")  # fmt: skip
         hint.setWordWrap(True)
         vf.addRow(hint)
         self.sphere_center = _vector(decimals=4)
@@ -190,7 +204,8 @@ class EditPanel(QScrollArea):
         layout.addWidget(vol)
 
         # ---------------------------------------------------------------- transforms
-        tr = QGroupBox("Transform (the selection, or the whole scene when none is selected)")
+        tr = QGroupBox("Transform")
+        tr.setToolTip("Moves the selection, or the whole scene when nothing is selected")
         tg = QGridLayout(tr)
         for i, (name, label) in enumerate([("move", "Move… (1)"), ("rotate", "Rotate… (2)"), ("scale", "Scale… (3)")]):
             b = QPushButton(label)
@@ -215,22 +230,25 @@ class EditPanel(QScrollArea):
         layout.addWidget(tr)
 
         # ---------------------------------------------------------------- clean-up
-        clean = QGroupBox("Clean up (Preview selects what would go; Delete removes it)")
+        clean = QGroupBox("Clean up")
+        clean.setToolTip("Preview selects what would go; Delete removes it")
         cg = QGridLayout(clean)
         self.floater_k = QSpinBox()
         self.floater_k.setRange(1, 200)
         self.floater_k.setValue(20)
         self.floater_std = _spin(0.1, 20.0, 2.0, 2, 0.25)
-        self.prune_preset = QComboBox()
+        self.prune_preset = _narrow(QComboBox(), 8)
         for label, key in PRUNE_PRESETS:
             self.prune_preset.addItem(label, key)
         self.cluster_voxel = _spin(1e-5, 1e4, 0.05, 4, 0.01)
         self.preview_counts: dict[str, QLabel] = {}
-        rows = [("floaters", "Floaters: k", _row(self.floater_k, QLabel("std"), self.floater_std)),
+        rows = [("floaters", "Floaters k", _row(self.floater_k, QLabel("std"), self.floater_std)),
                 ("prune", "Prune", _row(self.prune_preset)),
-                ("cluster", "Keep largest cluster, voxel", _row(self.cluster_voxel))]  # fmt: skip
+                ("cluster", "Cluster voxel", _row(self.cluster_voxel))]  # fmt: skip
         for r, (key, label, fields) in enumerate(rows):
-            cg.addWidget(QLabel(label), r, 0)
+            name = QLabel(label)
+            name.setToolTip(CLEANUP_TIPS[key])
+            cg.addWidget(name, r, 0)
             holder = QWidget()
             holder.setLayout(fields)
             cg.addWidget(holder, r, 1)

@@ -4,9 +4,10 @@ Holds no algorithm: the outline, the handles, what a drag or a wheel step does t
 engine.edit.volume's (pure functions of the volume and the camera); this widget draws them and
 turns mouse events into calls.
 
-- A left drag on a volume's centre dot (or on its outline) moves it in the plane through its
-  centre parallel to the screen; on a size handle (a box's face dots, a sphere's rim dot) it sizes
-  it; Ctrl+wheel over the viewport sizes the volume last touched about its centre.
+- A left drag on a volume's centre dot (white; or on its outline) moves it in the plane through
+  its centre parallel to the screen; on a size handle (a box's face dots, red x, green y, blue z;
+  a sphere's rim dot) it sizes it; Ctrl+wheel over the viewport sizes the volume last touched
+  about its centre. While a selection tool is on, only the dots grab.
 - ``changed`` (kind, values) fires on every step (the panel's numbers follow live), ``finished``
   on release. Alt+drag, the middle and the right button still move the camera.
 """
@@ -21,7 +22,8 @@ from engine.camera import project_points
 from engine.edit import volume
 
 COLOURS = {"sphere": QColor(110, 220, 140), "box": QColor(90, 190, 255)}
-HANDLE_RADIUS = 5.0  # px
+AXIS_COLOURS = {"x": QColor(235, 85, 85), "y": QColor(110, 205, 90), "z": QColor(80, 130, 255)}  # a box's face dots
+HANDLE_RADIUS = 5.0  # px (the centre dot is larger)
 PICK_TOLERANCE = 9.0  # px around a handle or the outline
 WHEEL_STEP = 1.1  # Ctrl+wheel: one notch sizes by this factor
 
@@ -65,10 +67,12 @@ class VolumeOverlay(QWidget):
         return self._drag is not None
 
     def hit(self, x: float, y: float) -> tuple[str, str] | None:
-        """(kind, handle) of the shown volume part nearest to widget pixel (x, y), or None."""
+        """(kind, handle) of the shown volume part nearest to widget pixel (x, y), or None. While
+        a selection tool is on only the dots grab (a shape may start on an outline)."""
         cam, best = self.camera(), None
+        outline = self.viewport.selection.tool is None
         for kind, values in self.volumes.items():
-            got = volume.pick(kind, values, cam, x, y, PICK_TOLERANCE)
+            got = volume.pick(kind, values, cam, x, y, PICK_TOLERANCE, outline_moves=outline)
             if got is not None and (best is None or got[1] < best[2]):
                 best = (kind, got[0], got[1])
         return None if best is None else best[:2]
@@ -145,8 +149,9 @@ class VolumeOverlay(QWidget):
                 if not depth > volume.NEAR:
                     continue
                 hot = grabbed == (kind, name)
+                fill = QColor(255, 255, 255) if name == "center" else AXIS_COLOURS.get(name[-1], colour)
                 qp.setPen(QPen(QColor(20, 20, 20), 1.0))
-                qp.setBrush(QColor(255, 200, 60) if hot else (colour if name == "center" else QColor(255, 255, 255)))
-                r = HANDLE_RADIUS + (1.5 if hot else 0.0)
+                qp.setBrush(QColor(255, 200, 60) if hot else fill)
+                r = HANDLE_RADIUS + (1.5 if name == "center" else 0.0) + (1.5 if hot else 0.0)
                 qp.drawEllipse(QPointF(u, v), r, r)
         qp.end()

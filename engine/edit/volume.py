@@ -125,10 +125,11 @@ def _distance_to_segments(p: np.ndarray, seg: np.ndarray) -> np.ndarray:
     return np.linalg.norm(a + t[:, None] * ab - p, axis=1)
 
 
-def pick(kind: str, values: dict, camera: Camera, x: float, y: float, tolerance: float = 8.0) -> tuple[str, float] | None:
+def pick(kind: str, values: dict, camera: Camera, x: float, y: float, tolerance: float = 8.0,
+         outline_moves: bool = True) -> tuple[str, float] | None:  # fmt: skip
     """The part of a volume under pixel (x, y): (handle name, pixel distance) of the nearest
-    handle within ``tolerance``, else ("center", distance) when the outline passes within it (the
-    outline moves the volume), else None."""
+    handle within ``tolerance``, else ("center", distance) when the outline passes within it and
+    ``outline_moves`` (the outline moves the volume), else None."""
     p = np.array([x, y], np.float64)
     names, points = zip(*handles(kind, values, camera).items())
     uv, z = project_points(camera, np.stack(points))
@@ -136,7 +137,7 @@ def pick(kind: str, values: dict, camera: Camera, x: float, y: float, tolerance:
     i = int(np.argmin(dist))
     if dist[i] <= tolerance:
         return names[i], float(dist[i])
-    seg = project_segments(camera, outline(kind, values, camera))
+    seg = project_segments(camera, outline(kind, values, camera)) if outline_moves else np.zeros((0, 2, 2))
     if len(seg):
         d = float(_distance_to_segments(p, seg).min())
         if d <= tolerance:
