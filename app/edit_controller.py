@@ -73,7 +73,7 @@ class EditController(EditSaving, QObject):
         self.panel = panel
         self.viewport = window.viewport
         self.front_only = True
-        self._queue: list = []  # (work, done, label): worker jobs, run one at a time
+        self._queue: list = []  # (work, done, label, prepare): worker jobs, run one at a time (_run)
         self._job = None
         self._save_job = None
         self._values_key = None  # (attribute, scene id, scene version) of the cached histogram values
@@ -242,6 +242,9 @@ class EditController(EditSaving, QObject):
                 self.panel.cluster_voxel.setValue(max(diag / 100.0, 1e-5))
                 for key in self.panel.preview_counts:
                     self.panel.show_preview(key, None)
+            else:
+                for kind in ("sphere", "box"):
+                    self.volumes.show(kind, False)  # no scene: no volume over the empty view
             self.picked = None
             self.panel.show_picked(None)
             self.refresh_histogram()
