@@ -2,14 +2,15 @@
 # Set up SplatLab in .venv at the repository root.
 #   bash packaging/setup.sh          # the app and the CLI
 #   bash packaging/setup.sh --dev    # plus the test tools
+# Both install Ray (the [batch] extra) for splatlab batch.
 # On machines without an NVIDIA GPU torch is pinned to the CPU build 2.13.0 through
 # packaging/constraints-cpu.txt, and the script fails if any CUDA wheel was installed anyway.
 # Elsewhere than this project's machines, point pip at the PyTorch CPU wheels first:
 #   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu bash packaging/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+extras="[batch]"  # Ray, for splatlab batch
+[ "${1:-}" = "--dev" ] && extras="[dev,batch]"
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv

@@ -6,7 +6,8 @@ JSON object on stdout.
 
 One module per command group: ``scene_commands`` (info, convert, render, eval),
 ``train_commands`` (train), ``distill_commands`` (distill), ``codec_commands`` (compress, decompress, rd), ``image_commands``
-(image), ``edit_commands`` (edit); ``common`` holds what they share. ``splatlab gui`` is not here: the studio lives in
+(image), ``edit_commands`` (edit), ``batch_commands`` (batch: the others' jobs over many inputs, on Ray); ``common``
+holds what they share. ``splatlab gui`` is not here: the studio lives in
 ``app``, whose entry point (``app.main:main``, the console script) passes it in as an extra
 command and makes it the default, so the engine never imports ``app`` or Qt.
 ``python -m engine.cli`` runs the engine's commands only.
@@ -18,7 +19,8 @@ import argparse
 import sys
 from typing import Mapping, Sequence
 
-from engine.cli import codec_commands, distill_commands, edit_commands, image_commands, scene_commands, train_commands
+from engine.cli import (batch_commands, codec_commands, distill_commands, edit_commands, image_commands, scene_commands,
+                        train_commands)  # fmt: skip
 from engine.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -42,6 +44,7 @@ COMMANDS: dict[str, Command] = {
     **codec_commands.COMMANDS,
     **edit_commands.COMMANDS,
     **image_commands.COMMANDS,
+    **batch_commands.COMMANDS,
 }
 
 

@@ -28,7 +28,7 @@ Conventions shared by all layouts:
 """
 
 from engine.io.captures.distortion import Distortion, distort_normalized, undistort_image, undistort_normalized
-from engine.io.captures.load import load_capture
+from engine.io.captures.load import is_capture, load_capture
 from engine.io.captures.model import Capture, CaptureWarning, Frame
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Distortion",
     "Frame",
     "distort_normalized",
+    "is_capture",
     "load_capture",
     "undistort_image",
     "undistort_normalized",

@@ -86,6 +86,18 @@ def _check_background(path: str, background) -> tuple[float, float, float]:
     return bg  # type: ignore[return-value]
 
 
+def is_capture(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a capture folder in one of the three layouts (its files are not read)."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return False
+    try:
+        _detect(path)
+    except InputError:
+        return False
+    return True
+
+
 def _detect(path: str) -> tuple[str, str]:
     """(kind, metadata path): the COLMAP sparse folder or the transforms JSON."""
     if os.path.isfile(path):
