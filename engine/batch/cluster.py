@@ -50,6 +50,22 @@ def import_ray():
     return ray
 
 
+def _local_mode(ray) -> None:
+    """Loopback and this process's token for a local instance, also where Ray was imported before
+    :func:`import_ray` set the environment (Ray reads both when imported): the two switches Ray
+    itself flips for them (``ray_constants.ENABLE_RAY_CLUSTER``; the auth mode, re-read by
+    ``Config.initialize`` as Ray's own token set-up does). A mode the environment sets is kept."""
+    from ray._private import ray_constants
+    from ray._raylet import Config
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    if "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        _use_token(_TOKEN)
+    Config.initialize("")
+
+
 def _use_token(token: str | None) -> None:
     """Make Ray use ``token`` (None: the one the environment's RAY_AUTH_TOKEN_PATH or ~/.ray holds)."""
     if token is None:
@@ -103,6 +119,7 @@ class RaySession:
         self.temp_dir = _short_temp_dir()
         self.owned = self.local = True
         try:
+            _local_mode(ray)
             ray.init(address="local", num_cpus=n, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING, _temp_dir=self.temp_dir,
                      object_store_memory=max(self.settings.object_store_mb, 80) << 20)  # fmt: skip
