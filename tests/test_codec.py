@@ -209,3 +209,22 @@ def test_info_says_which_codec_and_level_a_smol_scene_is(tmp_path, capsys):
     assert "format     SplatLab ladder, level 7 (.smol)\n" in capsys.readouterr().out
     assert main(["info", stored, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["description"] == "Smol-GS (.smol)"
+
+
+def test_an_empty_scene_round_trips_through_every_level():
+    empty = random_scene(10, sh_degree=2, seed=1).subset(torch.zeros(0, dtype=torch.long))
+    for level in range(ladder.MIN_LEVEL, ladder.MAX_LEVEL + 1):
+        back = decode_bytes(ladder.encode(empty, level))
+        assert back.count == 0
+
+
+def test_the_shared_position_sections_round_trip_with_repeats_and_reject_a_wrong_count():
+    rng = np.random.default_rng(3)
+    cells = rng.integers(0, 1 << 10, (500, 3))
+    cells = np.concatenate([cells, cells[:40]])  # 40 cells hold two splats
+    codes = np.sort(octree.morton_encode(cells))
+    sections, meta = octree.encode_positions(codes, 10)
+    back = octree.decode_cells(sections["occ"], sections["count"], meta["occupancy_per_depth"], meta["leaves"], len(codes), 10, "x.smol")
+    assert np.array_equal(octree.morton_encode(back), codes) and meta["leaves"] == 500
+    with pytest.raises(InputError, match="x.smol: corrupt leaf counts"):
+        octree.decode_cells(sections["occ"], sections["count"], meta["occupancy_per_depth"], meta["leaves"], len(codes) + 1, 10, "x.smol")

@@ -179,7 +179,7 @@ def encode(scene: GaussianScene, level: int, importance: torch.Tensor | None = N
     cells = _cells(scene.means.numpy(), grid, spec.bits)
     codes = octree.morton_encode(cells)
     order = np.argsort(codes, kind="stable")
-    occ, leaves, counts = octree.build(codes[order], spec.bits) if n else ([], np.zeros(0, np.uint64), np.zeros(0, np.int64))
+    position_sections, position_meta = octree.encode_positions(codes[order], spec.bits)
     t = lambda x: x.numpy()[order].astype(np.float64)  # noqa: E731  (Morton order, float64)
 
     opac = 1.0 / (1.0 + np.exp(-t(scene.opacity_logits)))
@@ -188,15 +188,13 @@ def encode(scene: GaussianScene, level: int, importance: torch.Tensor | None = N
     scale_min = [_f32(v) for v in (logs.min(0) if n else np.zeros(3))]
     q_scale = np.rint((logs - np.asarray(scale_min)) / spec.scale_step).astype(np.int64)
     rot_idx, q_rot = _quantise_rotation(t(scene.quats), spec.rot_step) if n else (np.zeros(0, np.int64), np.zeros((0, 3), np.int64))
-    sh = t(scene.sh.reshape(n, -1)).reshape(n, -1, 3)
+    sh = t(scene.sh)  # [n, K, 3]
     q_dc = np.rint(sh[:, 0, :] * SH_C0 / spec.color_step).astype(np.int64)
     k = sh_coeff_count(degree)
     q_rest = np.rint(sh[:, 1:k, :] / spec.rest_step).astype(np.int64)  # [n, k-1, 3]
 
-    depth_ctx = np.concatenate([np.full(len(o), d) for d, o in enumerate(occ)]) if occ else np.zeros(0)
     sections = {
-        "occ": entropy.encode(np.concatenate(occ) if occ else np.zeros(0), depth_ctx, spec.bits),
-        "count": entropy.encode(counts - 1),
+        **position_sections,
         "opacity": entropy.encode(q_opac),
         "scale": entropy.encode(_delta(q_scale).ravel(), np.tile(np.arange(3), n), 3),
         "rotation": entropy.encode(np.concatenate([rot_idx, q_rot.ravel()]),
@@ -209,11 +207,11 @@ def encode(scene: GaussianScene, level: int, importance: torch.Tensor | None = N
         "codec_version": CODEC_VERSION,
         "count": n,
         "original_count": original,
-        "leaves": int(len(leaves)),
+        "leaves": position_meta["leaves"],
         "sh_degree": degree,
         "grid": grid,
         "bits": spec.bits,
-        "occupancy_per_depth": [int(len(o)) for o in occ],
+        "occupancy_per_depth": position_meta["occupancy_per_depth"],
         "scale_min": scale_min,
         "steps": asdict(spec),
         "antialiased": bool(scene.meta.get("antialiased", False)),
@@ -240,22 +238,7 @@ def decode(c: container.Container, path: str | None = None) -> GaussianScene:
         raise InputError(path, "corrupt ladder metadata (inconsistent sizes)")
     if n > 1 << 28 or sum(per_depth) > 8 * max(n, 1) * bits:
         raise InputError(path, "corrupt ladder metadata (counts too large)")
-    depth_ctx = np.concatenate([np.full(m, d) for d, m in enumerate(per_depth)]) if per_depth else np.zeros(0, np.int64)
-    occ_flat = entropy.decode(c.section("occ", path), depth_ctx, len(depth_ctx), path)
-    if (occ_flat < 1).any() or (occ_flat > 255).any():
-        raise InputError(path, "corrupt octree data")
-    splits = np.cumsum(per_depth)[:-1] if per_depth else []
-    occ = [a.astype(np.uint8) for a in np.split(occ_flat, splits)] if per_depth else []
-    try:
-        leaves = octree.rebuild(occ, bits) if n else np.zeros(0, np.uint64)
-    except ValueError as e:
-        raise InputError(path, f"corrupt octree ({e})") from None
-    if len(leaves) != leaves_n:
-        raise InputError(path, "corrupt octree: wrong number of leaves")
-    counts = entropy.decode(c.section("count", path), None, leaves_n, path) + 1
-    if (counts < 1).any() or counts.sum() != n:
-        raise InputError(path, "corrupt leaf counts")
-    cells = octree.morton_decode(np.repeat(leaves, counts))
+    cells = octree.decode_cells(c.section("occ", path), c.section("count", path), per_depth, leaves_n, n, bits, path)
     means = _cell_centres(cells, grid, bits)
     opac = entropy.decode(c.section("opacity", path), None, n, path) * spec.opacity_step
     opac = np.clip(opac, OPACITY_EPS, 1 - OPACITY_EPS)

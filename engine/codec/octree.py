@@ -6,12 +6,18 @@ child i, in Morton order, is occupied). The bytes are listed breadth-first, dept
 The decoder rebuilds the occupied leaves from them, in Morton order, which is therefore the
 order the other attributes are stored in. Leaves holding several splats are kept with a count.
 
-Everything is vectorised with numpy (no Python loop per node).
+Everything is vectorised with numpy (no Python loop per node). The codecs that store positions
+this way (ladder, Smol-GS, feed-forward) share the coding of the bytes and of the leaf counts:
+:func:`encode_occupancy` / :func:`decode_leaves` and :func:`encode_positions` /
+:func:`decode_cells` (engine.codec.entropy, one fitted model per depth).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from engine.codec import entropy
+from engine.errors import InputError
 
 MAX_BITS = 21  # 3 x 21 = 63 bits of Morton code fit an int64
 
@@ -85,3 +91,52 @@ def rebuild(occupancy: list[np.ndarray], bits: int) -> np.ndarray:
 def children_per_byte(occupancy: np.ndarray) -> np.ndarray:
     """Number of occupied children in each occupancy byte ([n] int)."""
     return np.unpackbits(occupancy[:, None], axis=1).sum(1)
+
+
+# ---------------------------------------------------------------------------- coded sections
+def encode_occupancy(occupancy: list[np.ndarray], bits: int) -> bytes:
+    """The occupancy bytes of all depths, entropy-coded with one model per depth."""
+    if not occupancy:
+        return entropy.encode(np.zeros(0), np.zeros(0), bits)
+    depth_ctx = np.concatenate([np.full(len(o), d) for d, o in enumerate(occupancy)])
+    return entropy.encode(np.concatenate(occupancy), depth_ctx, bits)
+
+
+def decode_leaves(data: bytes, per_depth: list[int], bits: int, path: str | None) -> np.ndarray:
+    """Sorted leaf codes [L] from :func:`encode_occupancy`'s bytes and the byte count of each
+    depth (none for an empty scene); InputError naming ``path`` when they are corrupt."""
+    depth_ctx = np.concatenate([np.full(m, d) for d, m in enumerate(per_depth)]) if per_depth else np.zeros(0, np.int64)
+    flat = entropy.decode(data, depth_ctx, len(depth_ctx), path)
+    if not per_depth:
+        return np.zeros(0, np.uint64)
+    if (flat < 1).any() or (flat > 255).any():
+        raise InputError(path, "corrupt octree data")
+    occupancy = [a.astype(np.uint8) for a in np.split(flat, np.cumsum(per_depth)[:-1])]
+    try:
+        return rebuild(occupancy, bits)
+    except ValueError as e:
+        raise InputError(path, f"corrupt octree ({e})") from None
+
+
+def encode_positions(sorted_codes: np.ndarray, bits: int) -> tuple[dict[str, bytes], dict]:
+    """Lossless positions: ``sorted_codes`` [N] (sorted Morton codes, repeats allowed) as the
+    sections {"occ", "count" (splats per leaf, minus one)} and the meta {"leaves",
+    "occupancy_per_depth"} that :func:`decode_cells` needs."""
+    if len(sorted_codes):
+        occupancy, leaves, counts = build(sorted_codes, bits)
+    else:
+        occupancy, leaves, counts = [], np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    sections = {"occ": encode_occupancy(occupancy, bits), "count": entropy.encode(counts - 1)}
+    return sections, {"leaves": int(len(leaves)), "occupancy_per_depth": [int(len(o)) for o in occupancy]}
+
+
+def decode_cells(occ: bytes, count: bytes, per_depth: list[int], leaves_n: int, n: int, bits: int,
+                 path: str | None) -> np.ndarray:  # fmt: skip
+    """Inverse of :func:`encode_positions`: the ``n`` cells [n, 3] int64 in Morton order."""
+    leaves = decode_leaves(occ, per_depth, bits, path)
+    if len(leaves) != leaves_n:
+        raise InputError(path, "corrupt octree: wrong number of leaves")
+    counts = entropy.decode(count, None, leaves_n, path) + 1
+    if (counts < 1).any() or counts.sum() != n:
+        raise InputError(path, "corrupt leaf counts")
+    return morton_decode(np.repeat(leaves, counts))

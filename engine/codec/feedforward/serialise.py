@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.codec import entropy, octree
+from engine.codec import octree
 from engine.errors import InputError
 
 BITS = 16  # cells per axis = 2^16 (FCGS, arXiv 2410.08017 §4.1)
@@ -108,10 +108,7 @@ def encode_positions(codes: np.ndarray) -> tuple[dict[str, bytes], dict]:
     """Lossless octree coding of the sorted Morton ``codes`` [N] (the ladder's coder).
 
     Returns (sections {"occ", "count"}, meta {"leaves", "occupancy_per_depth"})."""
-    occ, leaves, counts = octree.build(codes, BITS)
-    depth_ctx = np.concatenate([np.full(len(o), d) for d, o in enumerate(occ)])
-    sections = {"occ": entropy.encode(np.concatenate(occ), depth_ctx, BITS), "count": entropy.encode(counts - 1)}
-    return sections, {"leaves": int(len(leaves)), "occupancy_per_depth": [int(len(o)) for o in occ]}
+    return octree.encode_positions(codes, BITS)
 
 
 def decode_positions(occ_data: bytes, count_data: bytes, meta: dict, n: int, path: str | None) -> np.ndarray:
@@ -123,18 +120,4 @@ def decode_positions(occ_data: bytes, count_data: bytes, meta: dict, n: int, pat
         raise InputError(path, f"corrupt feed-forward position metadata ({e})") from None
     if len(per_depth) != BITS or not 0 < leaves_n <= n or sum(per_depth) > 8 * n * BITS:
         raise InputError(path, "corrupt feed-forward position metadata (sizes)")
-    depth_ctx = np.concatenate([np.full(m, d) for d, m in enumerate(per_depth)])
-    occ_flat = entropy.decode(occ_data, depth_ctx, len(depth_ctx), path)
-    if (occ_flat < 1).any() or (occ_flat > 255).any():
-        raise InputError(path, "corrupt octree data")
-    occ = [a.astype(np.uint8) for a in np.split(occ_flat, np.cumsum(per_depth)[:-1])]
-    try:
-        leaves = octree.rebuild(occ, BITS)
-    except ValueError as e:
-        raise InputError(path, f"corrupt octree ({e})") from None
-    if len(leaves) != leaves_n:
-        raise InputError(path, "corrupt octree: wrong number of leaves")
-    counts = entropy.decode(count_data, None, leaves_n, path) + 1
-    if (counts < 1).any() or counts.sum() != n:
-        raise InputError(path, "corrupt leaf counts")
-    return octree.morton_decode(np.repeat(leaves, counts))
+    return octree.decode_cells(occ_data, count_data, per_depth, leaves_n, n, BITS, path)

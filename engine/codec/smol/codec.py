@@ -134,9 +134,8 @@ def encode_scene(smol: SmolScene, context: ContextModel) -> bytes:
     model = constriction.stream.model.QuantizedGaussian(-SYMBOL_LIMIT, SYMBOL_LIMIT)
     sym = symbols.numpy().astype(np.int32).ravel()
     coder.encode_reverse(sym, model, (mu / delta).numpy().ravel(), np.maximum((sigma / delta).numpy().ravel(), 1e-3))
-    depth_ctx = np.concatenate([np.full(len(o), d) for d, o in enumerate(occ)])
     sections = {
-        "occ": entropy.encode(np.concatenate(occ), depth_ctx, CODE_BITS),
+        "occ": octree.encode_occupancy(occ, CODE_BITS),
         "nets": _nets_bytes(decoder, ctx),
         "coded": np.asarray(coder.get_compressed(), np.uint32).tobytes(),
     }
@@ -168,13 +167,7 @@ def decode_smol(c: container.Container, path: str | None = None) -> tuple[SmolSc
     if len(per_depth) != CODE_BITS or not 0 < n < 1 << 28 or len(lo) != 3 or not side > 0:
         raise InputError(path, "corrupt Smol-GS metadata (sizes)")
     decoder, context = _load_nets(c.section("nets", path), arch, path)
-    depth_ctx = np.concatenate([np.full(m, d) for d, m in enumerate(per_depth)])
-    occ_flat = entropy.decode(c.section("occ", path), depth_ctx, len(depth_ctx), path)
-    occ = [a.astype(np.uint8) for a in np.split(occ_flat, np.cumsum(per_depth)[:-1])]
-    try:
-        leaves = octree.rebuild(occ, CODE_BITS)
-    except ValueError as e:
-        raise InputError(path, f"corrupt octree ({e})") from None
+    leaves = octree.decode_leaves(c.section("occ", path), per_depth, CODE_BITS, path)
     if len(leaves) != n:
         raise InputError(path, "corrupt octree: wrong number of splats")
     means = (lo.double() + (torch.from_numpy(octree.morton_decode(leaves)).double() + 0.5) * (side / (1 << CODE_BITS))).float()
