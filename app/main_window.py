@@ -19,6 +19,7 @@ from app.compress_controller import CompressController
 from app.dialogs import ExportDialog, show_error
 from app.distill_controller import DistillController
 from app.edit_controller import EditController
+from app.batch_controller import BatchController
 from app.image_controller import ImageController
 from app.documents import Document, Workspace
 from app.panels.camera_panel import CameraPanel
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.distiller = DistillController(self, self.distill_panel)
         self.imager = ImageController(self, self.image_panel)
         self.editor = EditController(self, self.edit_panel)  # the Edit menu, toolbar and panel (app/edit_controller.py)
+        self.batcher = BatchController(self)  # File > Batch… (app/batch_controller.py)
 
         self._status = {k: QLabel() for k in ("splats", "frame", "sort", "memory")}
         for lab in self._status.values():
@@ -127,6 +129,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction("Open &Capture Cameras…", self.open_capture_dialog)
         file_menu.addAction("Open &Distillation Result…", self.distiller.open_result_dialog)
+        file_menu.addSeparator()
+        self.act_batch = file_menu.addAction("&Batch…", self.batcher.show_dialog)
         file_menu.addSeparator()
         self.act_save = file_menu.addAction("&Save", lambda: self.editor.save(), QKeySequence.Save)
         self.act_save_as = file_menu.addAction("Save &As…", lambda: self.editor.save_as(), QKeySequence("Ctrl+Shift+S"))
@@ -474,6 +478,7 @@ class MainWindow(QMainWindow):
         self.trainer.shutdown()  # cancels a running training job and waits for its step to end
         self.compressor.shutdown()  # likewise a compression sweep (its current point)
         self.distiller.shutdown()  # and a distillation (its current step)
+        self.batcher.shutdown()  # and a batch (its Ray tasks; unfinished items stay pending)
         workers.wait_all(5000)
         self.viewport.release_gl()
         super().closeEvent(event)

@@ -121,7 +121,7 @@ class RaySession:
         try:
             _local_mode(ray)
             ray.init(address="local", num_cpus=n, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING, _temp_dir=self.temp_dir,
+                     logging_level=logging.ERROR, _temp_dir=self.temp_dir,
                      object_store_memory=max(self.settings.object_store_mb, 80) << 20)  # fmt: skip
         except BaseException:
             self.close()
@@ -138,7 +138,7 @@ class RaySession:
         if host and not _is_loopback(host):
             extra["_node_ip_address"] = _local_ip_towards(host)  # the address the cluster reaches this driver at
         try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, **extra)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **extra)
         except (ConnectionError, RuntimeError, ValueError) as e:
             hint = ("; a cluster with token auth needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH "
                     "or RAY_AUTH_TOKEN)" if "auth" in str(e).lower() or "token" in str(e).lower() else "")  # fmt: skip

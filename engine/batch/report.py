@@ -32,7 +32,8 @@ def _psnr(f: dict):
     return max(levelled) if levelled else None
 
 
-def _cells(r: dict) -> list[str]:
+def row_cells(r: dict) -> list[str]:
+    """An item's cells under HEADER (the terminal table, the report and the studio's table)."""
     f = r.get("figures") or {}
     return [r["output"], _status(r), _mb(f.get("bytes_in")), _mb(f.get("bytes_out")), _num(f.get("ratio"), ".1f"),
             _num(_psnr(f), ".2f"), _num(r.get("seconds"), ".1f")]  # fmt: skip
@@ -43,7 +44,7 @@ HEADER = ["output", "status", "before", "after", "ratio", "PSNR", "time (s)"]
 
 def table_lines(result: dict) -> list[str]:
     """The end-of-run table: one line per item, errors under their item, then the counts."""
-    rows = [HEADER] + [_cells(r) for r in result["items"]]
+    rows = [HEADER] + [row_cells(r) for r in result["items"]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = []
     for k, row in enumerate(rows):
@@ -150,7 +151,7 @@ def render_html(result: dict) -> str:
     body = []
     for r in result["items"]:
         f = r.get("figures") or {}
-        cells = _cells(r)
+        cells = row_cells(r)
         link = f'<a href="{html.escape(r["output"])}">{html.escape(cells[0])}</a>' if r["status"] == "done" else html.escape(cells[0])
         tds = [html.escape(r["input"]), link, *map(html.escape, cells[1:]), _num(f.get("ssim"), ".4f"),
                html.escape(r.get("node") or ""), html.escape(r.get("error") or "")]  # fmt: skip

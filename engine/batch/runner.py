@@ -130,16 +130,19 @@ def _run(spec: JobSpec, todo: list[dict], outdir: str, manifest: mf.Manifest, se
                 if cancel is not None:
                     cancel.check()
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                now_done = []
                 for ref in ready:
                     rec = pending.pop(ref)
                     _record(rec, _outcome(ray, ref), outdir)
                     counts[rec["status"]] += 1
                     finished += 1
+                    now_done.append(dict(rec))
                     manifest.save()
                 running = min(len(pending), slots)
                 msg = (f"{spec.name}: {counts['done']} done, {counts['failed'] + counts['bad_input']} failed, "
                        f"{running} running")  # fmt: skip
-                yield Progress(finished, total, msg, {**counts, "running": running})
+                # preview: the records that finished since the last Progress (the studio adds their rows)
+                yield Progress(finished, total, msg, {**counts, "running": running}, now_done)
         finally:
             for ref in pending:  # cancelled or interrupted: stop what still runs; those items stay pending
                 with contextlib.suppress(Exception):

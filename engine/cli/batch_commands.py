@@ -107,14 +107,14 @@ def _batch_args(p) -> None:
 def options_from_args(args: argparse.Namespace) -> dict:
     """The job's options (engine.batch.jobs defaults' names) from the parsed arguments."""
     from engine.batch import JOBS
-    from engine.cli.codec_commands import _parse_levels
+    from engine.batch.jobs import parse_levels
 
     job = args.job
     given = {k: getattr(args, k) for k in JOBS[job].defaults if hasattr(args, k)}
     if job == "compress":
-        given["levels"] = _parse_levels(args.levels) if args.levels else [args.level if args.level is not None else 3]
+        given["levels"] = parse_levels(args.levels) if args.levels else [args.level if args.level is not None else 3]
     elif job == "rd":
-        given["levels"] = _parse_levels(args.levels)
+        given["levels"] = parse_levels(args.levels)
         given["codecs"] = [c.strip() for c in args.codecs.split(",") if c.strip()] if args.codecs else None
         given["baselines"] = not args.no_baselines
     elif job == "distill":
