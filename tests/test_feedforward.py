@@ -112,6 +112,22 @@ def test_round_trip_is_bit_exact(model, scene, encoded):
     assert np.isfinite(dec.sh.numpy()).all()
 
 
+def test_small_levels_use_the_ladders_coarser_grids(model, scene):
+    data8, recon8 = codec.encode_with_reconstruction(scene, 8, weights=model)
+    c8 = container.unpack(data8)
+    assert c8.meta["position_bits"] == serialise.POSITION_BITS[8] == 12
+    dec = codec.decode(c8, weights=model)
+    _equal(dec, recon8)
+    box = c8.meta["box"]
+    order, _ = serialise.serial_order(scene.means.numpy(), box, 12)
+    half = box["side"] / (1 << 12) / 2
+    assert np.abs(dec.means.numpy() - scene.means.numpy()[order]).max() <= half * 1.001
+    data1 = codec.encode(scene, 1, weights=model)
+    assert len(c8.sections["occ"]) < len(container.unpack(data1).sections["occ"])
+    # the networks see coarse cells as 16-bit cells (the coarse cell's centre)
+    assert np.array_equal(serialise.network_cells(np.array([[0, 1, 4095]]), 12), [[8, 24, 65528]])
+
+
 def test_registry_and_errors(model, scene):
     with pytest.raises(InputError, match="level 9"):
         codec.encode(scene, 9, weights=model)

@@ -5,8 +5,9 @@ networks trained once (weights.py) code the scene in one pass, window by window.
 
 Sections (each with its CRC, engine.codec.container):
     meta     JSON: codec_version, count, sh_degree, box, window, windows, positions (octree
-             sizes), weights {version, fingerprint}, arch, estimated_bits per attribute group
-    occ      occupancy bytes of the 16-level octree of the voxelised positions (serialise.py)
+             sizes), position_bits (the level's grid, serialise.POSITION_BITS), weights
+             {version, fingerprint}, arch, estimated_bits per attribute group
+    occ      occupancy bytes of the octree (position_bits levels) of the voxelised positions (serialise.py)
     count    Gaussians per occupied leaf, minus one (duplicates are kept)
     winoff   u64 little-endian byte offsets of the windows inside ``windows`` (windows + 1 values)
     windows  the windows' payloads back to back (coding.py), each an independent ANS stream
@@ -66,19 +67,21 @@ def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedFo
         raise InputError(None, "the scene holds NaN or infinite values (drop them first)")
     means = scene.means.numpy().astype(np.float64)
     box = serialise.grid_box(means)
-    order, codes = serialise.serial_order(means, box)
-    pos_sections, pos_meta = serialise.encode_positions(codes)
-    cells = serialise.voxelise(means, box)[order]
+    bits = serialise.POSITION_BITS[level]
+    order, codes = serialise.serial_order(means, box, bits)
+    pos_sections, pos_meta = serialise.encode_positions(codes, bits)
+    cells = serialise.voxelise(means, box, bits)[order]  # [n, 3] on the level's grid
+    net_cells = serialise.network_cells(cells, bits)  # [n, 3] in 16-bit units
     geom = coding.geometry_table(scene)[order]
     sh48, n_sh = coding.sh_table(scene)
     sh48 = sh48[order]
     payloads, g_out, s_out, est = [], [], [], {}
     for s, e in serialise.windows(n, window):
-        payload, g, sh, bits = coding.encode_window(model, cells[s:e], geom[s:e], sh48[s:e], n_sh, level)
+        payload, g, sh, est_bits = coding.encode_window(model, net_cells[s:e], geom[s:e], sh48[s:e], n_sh, level)
         payloads.append(payload)
         g_out.append(g)
         s_out.append(sh)
-        for k, v in bits.items():
+        for k, v in est_bits.items():
             est[k] = est.get(k, 0.0) + v
     offsets = np.cumsum([0] + [len(p) for p in payloads]).astype("<u8")
     degree = sh_degree_from_count(n_sh // 3)
@@ -90,6 +93,7 @@ def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedFo
         "window": window,
         "windows": len(payloads),
         "positions": pos_meta,
+        "position_bits": bits,
         "weights": {"version": weights_mod.VERSION, "fingerprint": fp},
         "arch": model.arch.to_dict(),
         "estimated_bits": {k: int(round(v)) for k, v in sorted(est.items())},
@@ -97,7 +101,7 @@ def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedFo
     }
     sections = {**pos_sections, "winoff": offsets.tobytes(), "windows": b"".join(payloads)}
     data = container.pack(CODEC_ID, level, meta, sections)
-    recon = _scene(serialise.cell_centres(cells, box), np.concatenate(g_out), np.concatenate(s_out), degree, level, box, meta)
+    recon = _scene(serialise.cell_centres(cells, box, bits), np.concatenate(g_out), np.concatenate(s_out), degree, level, box, meta)
     return data, recon
 
 
@@ -129,10 +133,13 @@ class _Stream:
             self.box = {"lo": [float(v) for v in meta["box"]["lo"]], "side": float(meta["box"]["side"])}
             self.window_size, self.count = int(meta["window"]), int(meta["windows"])
             w_version, w_fp = int(meta["weights"]["version"]), str(meta["weights"]["fingerprint"])
+            self.bits = int(meta["position_bits"])
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(path, f"corrupt feed-forward metadata ({e})") from None
         if not 0 < self.n < 1 << 28 or not 0 <= self.degree <= 3 or len(self.box["lo"]) != 3 or not self.box["side"] > 0:
             raise InputError(path, "corrupt feed-forward metadata (sizes)")
+        if not 1 <= self.bits <= serialise.BITS:
+            raise InputError(path, f"corrupt feed-forward metadata (position grid of {self.bits} bits)")
         if not serialise.MIN_WINDOW <= self.window_size <= serialise.MAX_WINDOW:
             raise InputError(path, f"corrupt feed-forward metadata (window {self.window_size})")
         self.bounds = serialise.windows(self.n, self.window_size)
@@ -150,7 +157,8 @@ class _Stream:
         if len(off) != self.count + 1 or off[0] != 0 or off[-1] != len(self.data) or (np.diff(off) < 0).any():
             raise InputError(path, "corrupt feed-forward window offsets")
         self.offsets = off
-        self.cells = serialise.decode_positions(c.section("occ", path), c.section("count", path), meta["positions"], self.n, path)
+        self.cells = serialise.decode_positions(c.section("occ", path), c.section("count", path), meta["positions"], self.n, path,
+                                                self.bits)  # [n, 3] on the level's grid  # fmt: skip
         self.level, self.meta, self.path = c.level, meta, path
         if self.level not in range(MIN_LEVEL, MAX_LEVEL + 1):
             raise InputError(path, f"corrupt feed-forward header (level {self.level})")
@@ -159,12 +167,13 @@ class _Stream:
         s, e = self.bounds[i]
         payload = self.data[self.offsets[i] : self.offsets[i + 1]]
         n_sh = 3 * (self.degree + 1) ** 2
-        g, sh = coding.decode_window(self.model, payload, self.cells[s:e], n_sh, self.level, self.path)
+        net_cells = serialise.network_cells(self.cells[s:e], self.bits)
+        g, sh = coding.decode_window(self.model, payload, net_cells, n_sh, self.level, self.path)
         return self.cells[s:e], g, sh
 
     def scene(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> GaussianScene:
         cells, g, sh = (np.concatenate(x) for x in zip(*parts))
-        return _scene(serialise.cell_centres(cells, self.box), g, sh, self.degree, self.level, self.box, self.meta)
+        return _scene(serialise.cell_centres(cells, self.box, self.bits), g, sh, self.degree, self.level, self.box, self.meta)
 
 
 def decode(c: container.Container, path: str | None = None, weights: FeedForwardModel | None = None) -> GaussianScene:

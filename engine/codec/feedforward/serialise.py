@@ -9,6 +9,9 @@ decodes alone).
 - **Box**: the ladder's rule (engine.codec.ladder): ``lo`` = the minimum corner, ``side`` = the
   longest extent slightly enlarged, both rounded to float32 so that the JSON in the file and the
   arithmetic agree on every machine.
+- **Grid per level**: levels 1-3 voxelise at 16 bits, levels 4-8 at the ladder's 15..12 bits
+  (``POSITION_BITS``); the networks always see positions in 16-bit units (a coarse cell's centre,
+  :func:`network_cells`), so one set of weights serves every grid.
 - **Positions** are coded losslessly on the occupancy octree (engine.codec.octree) with the
   ladder's coder: occupancy bytes through engine.codec.entropy with one fitted model per depth.
   The papers use MPEG G-PCC for the same job; the octree is this project's stand-in.
@@ -35,7 +38,10 @@ import numpy as np
 from engine.codec import octree
 from engine.errors import InputError
 
-BITS = 16  # cells per axis = 2^16 (FCGS, arXiv 2410.08017 §4.1)
+BITS = 16  # cells per axis = 2^16 (FCGS, arXiv 2410.08017 §4.1): the finest grid, what the networks see
+# The grid of each level: levels 1-3 keep FCGS' 16 bits, the smaller levels the ladder's grids
+# (engine.codec.ladder), since at 16 bits the octree alone costs more than a small level's budget.
+POSITION_BITS = {1: 16, 2: 16, 3: 16, 4: 15, 5: 14, 6: 14, 7: 13, 8: 12}
 MIN_WINDOW = 1024  # the window length reviewers cite for arXiv 2512.00877
 MAX_WINDOW = 2048  # keeps every window below 4096 Gaussians (the exact-arithmetic budget, exact.py)
 GROUPS = 4
@@ -57,23 +63,30 @@ def grid_box(means: np.ndarray) -> dict:
     return {"lo": [_f32(v) for v in lo], "side": _f32(side)}
 
 
-def voxelise(means: np.ndarray, box: dict) -> np.ndarray:
-    """means [N, 3] -> cells [N, 3] int64 in [0, 2^BITS)."""
-    n = 1 << BITS
+def voxelise(means: np.ndarray, box: dict, bits: int = BITS) -> np.ndarray:
+    """means [N, 3] -> cells [N, 3] int64 in [0, 2^bits)."""
+    n = 1 << bits
     rel = (np.asarray(means, np.float64) - np.asarray(box["lo"], np.float64)) / float(box["side"])
     return np.clip(np.floor(rel * n), 0, n - 1).astype(np.int64)
 
 
-def cell_centres(cells: np.ndarray, box: dict) -> np.ndarray:
-    """cells [N, 3] -> world positions [N, 3] float64 (cell centres)."""
-    return np.asarray(box["lo"], np.float64) + (cells + 0.5) * (float(box["side"]) / (1 << BITS))
+def cell_centres(cells: np.ndarray, box: dict, bits: int = BITS) -> np.ndarray:
+    """cells [N, 3] of a ``bits`` grid -> world positions [N, 3] float64 (cell centres)."""
+    return np.asarray(box["lo"], np.float64) + (cells + 0.5) * (float(box["side"]) / (1 << bits))
 
 
-def serial_order(means: np.ndarray, box: dict) -> tuple[np.ndarray, np.ndarray]:
+def network_cells(cells: np.ndarray, bits: int) -> np.ndarray:
+    """cells [N, 3] of a ``bits`` grid -> the 16-bit cells [N, 3] the networks see (the coarse
+    cell's centre, rounded down)."""
+    k = BITS - bits
+    return np.asarray(cells, np.int64) * (1 << k) + ((1 << k) >> 1)
+
+
+def serial_order(means: np.ndarray, box: dict, bits: int = BITS) -> tuple[np.ndarray, np.ndarray]:
     """(order [N]: the input index of each serial position, codes [N] uint64 in serial order).
 
     Stable: Gaussians sharing a cell keep their input order."""
-    codes = octree.morton_encode(voxelise(means, box))
+    codes = octree.morton_encode(voxelise(means, box, bits))
     order = np.argsort(codes, kind="stable")
     return order, codes[order]
 
@@ -104,20 +117,20 @@ def neighbours(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------- positions
-def encode_positions(codes: np.ndarray) -> tuple[dict[str, bytes], dict]:
-    """Lossless octree coding of the sorted Morton ``codes`` [N] (the ladder's coder).
+def encode_positions(codes: np.ndarray, bits: int = BITS) -> tuple[dict[str, bytes], dict]:
+    """Lossless octree coding of the sorted Morton ``codes`` [N] of a ``bits`` grid (the
+    ladder's coder). Returns (sections {"occ", "count"}, meta {"leaves", "occupancy_per_depth"})."""
+    return octree.encode_positions(codes, bits)
 
-    Returns (sections {"occ", "count"}, meta {"leaves", "occupancy_per_depth"})."""
-    return octree.encode_positions(codes, BITS)
 
-
-def decode_positions(occ_data: bytes, count_data: bytes, meta: dict, n: int, path: str | None) -> np.ndarray:
+def decode_positions(occ_data: bytes, count_data: bytes, meta: dict, n: int, path: str | None,
+                     bits: int = BITS) -> np.ndarray:  # fmt: skip
     """Inverse of :func:`encode_positions`: cells [n, 3] int64 in serial order."""
     try:
         per_depth = [int(v) for v in meta["occupancy_per_depth"]]
         leaves_n = int(meta["leaves"])
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(path, f"corrupt feed-forward position metadata ({e})") from None
-    if len(per_depth) != BITS or not 0 < leaves_n <= n or sum(per_depth) > 8 * n * BITS:
+    if len(per_depth) != bits or not 0 < leaves_n <= n or sum(per_depth) > 8 * n * bits:
         raise InputError(path, "corrupt feed-forward position metadata (sizes)")
-    return octree.decode_cells(occ_data, count_data, per_depth, leaves_n, n, BITS, path)
+    return octree.decode_cells(occ_data, count_data, per_depth, leaves_n, n, bits, path)
