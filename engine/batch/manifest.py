@@ -5,7 +5,7 @@ One record per output (``output`` is its path relative to the folder)::
     {"job": "compress", "input": "/abs/scene.ply", "sha256": "...", "params": {...},
      "status": "done" | "failed" | "bad_input" | "pending", "output": "scene.L3.smol",
      "figures": {"bytes_in": ..., "bytes_out": ..., "ratio": ..., "psnr": ...}, "error": null,
-     "seconds": 1.9, "node": "127.0.0.1", "finished": "2026-12-03T19:29:00+00:00"}
+     "seconds": 1.9, "node": "127.0.0.1", "node_id": "7c1d...", "finished": "2026-12-03T19:29:00+00:00"}
 
 A record is *done* for a rerun when its job, input hash and params are the same and its output
 is still there; such items are skipped. Records of other outputs (an earlier run's other levels,
@@ -35,7 +35,7 @@ def now() -> str:
 def record(job: str, input: str, sha256: str | None, params: dict, output: str, status: str = "pending",
            error: str | None = None) -> dict:  # fmt: skip
     return {"job": job, "input": input, "sha256": sha256, "params": params, "status": status, "output": output,
-            "figures": {}, "error": error, "seconds": None, "node": None, "finished": None}  # fmt: skip
+            "figures": {}, "error": error, "seconds": None, "node": None, "node_id": None, "finished": None}  # fmt: skip
 
 
 class Manifest:

@@ -174,7 +174,8 @@ def _record(rec: dict, result: dict, outdir: str) -> None:
     if status == "done" and not os.path.exists(os.path.join(outdir, rec["output"])):
         status, result = "failed", result | {"error": f"{rec['output']}: the job finished without writing it"}
     rec.update(status=status, figures=result.get("figures") or {}, error=result.get("error"),
-               seconds=result.get("seconds"), node=result.get("node"), finished=mf.now())  # fmt: skip
+               seconds=result.get("seconds"), node=result.get("node"), node_id=result.get("node_id"),
+               finished=mf.now())  # fmt: skip
 
 
 def _remove_leftovers(outdir: str, records: list[dict]) -> None:

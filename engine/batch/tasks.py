@@ -13,7 +13,7 @@ from typing import Callable
 
 def run_item(run: Callable[[str, str, dict], dict], src: str, out: str, params: dict, cpus: int) -> dict:
     """``run(src, out, params)`` with ``cpus`` torch threads; returns {status, figures, error,
-    seconds, node, pid}. ``status``: done, bad_input (engine.errors.InputError) or failed."""
+    seconds, node (its IP), node_id (Ray's), pid}. ``status``: done, bad_input (engine.errors.InputError) or failed."""
     import torch
 
     from engine.errors import InputError
@@ -28,8 +28,9 @@ def run_item(run: Callable[[str, str, dict], dict], src: str, out: str, params: 
     except Exception as e:  # a bug or a resource problem: recorded, and the batch goes on
         status, error = "failed", one_line(f"{type(e).__name__}: {e}")
         traceback.print_exc()  # into the worker's log (Ray's session folder)
+    node, node_id = _node()
     return {"status": status, "figures": figures, "error": error, "seconds": time.perf_counter() - t,
-            "node": _node_ip(), "pid": os.getpid()}  # fmt: skip
+            "node": node, "node_id": node_id, "pid": os.getpid()}  # fmt: skip
 
 
 def one_line(text: str, limit: int = 500) -> str:
@@ -37,12 +38,13 @@ def one_line(text: str, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _node_ip() -> str:
+def _node() -> tuple[str, str | None]:
+    """(IP address, Ray node id) of the node this runs on (the host name outside Ray)."""
     try:
         import ray
 
         if ray.is_initialized():
-            return ray.util.get_node_ip_address()
+            return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
     except Exception:
         pass
-    return socket.gethostname()
+    return socket.gethostname(), None
