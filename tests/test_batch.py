@@ -22,7 +22,7 @@ from engine.batch.report import render_html, svg_chart, table_lines
 from engine.cli import main
 from engine.errors import Cancelled, InputError
 from engine.jobs import CancelToken
-from tests.conftest import DONUT, REPO, random_scene
+from tests.conftest import DONUT, REPO, data_path, random_scene
 
 pytest.importorskip("ray")
 
@@ -229,6 +229,29 @@ def test_rd_eval_and_measured_levels_make_the_report(ray_session, scenes, tmp_pa
     figs = [r["figures"] for r in levels["items"]]
     assert figs[0]["psnr"] > figs[1]["psnr"] > 15
     assert (tmp_path / "lv" / "report.html").read_text().count("<circle") == 2
+
+
+def test_image_item(ray_session, tmp_path):
+    """An image into .sgi, with the figures the report shows."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:48, 0:64]
+    Image.fromarray(np.stack([x * 4 % 256, y * 5 % 256, (x + y) * 2 % 256], -1).astype(np.uint8)).save(tmp_path / "a.png")
+    img = run("image", [str(tmp_path / "a.png")], str(tmp_path / "img"), {"bpp": 2.0, "iterations": 20})
+    fig = img["items"][0]["figures"]
+    assert img["counts"]["done"] == 1 and fig["bytes_out"] == os.path.getsize(tmp_path / "img" / "a.sgi")
+    assert fig["bpp"] <= 2.0 and fig["psnr"] > 10 and fig["ratio"] == pytest.approx(48 * 64 * 3 / fig["bytes_out"])
+
+
+def test_train_item(ray_session, tmp_path):
+    """A folder of captures: each one trained (5 steps at 16 px) into its own output folder."""
+    lego = str(data_path("captures/lego_nerf_synthetic"))
+    trained = run("train", [os.path.dirname(lego)], str(tmp_path / "tr"), {"iterations": 5, "max_side": 16, "device": "cpu"})
+    recs = by_output(trained)
+    assert recs["lego_nerf_synthetic"]["status"] == "done" and recs["lego_nerf_synthetic"]["figures"]["psnr"] > 5
+    assert io.load(tmp_path / "tr" / "lego_nerf_synthetic" / "point_cloud.ply").count == recs["lego_nerf_synthetic"]["figures"]["count"]
+    assert not any(name.endswith(".partial") for name in os.listdir(tmp_path / "tr"))
 
 
 def test_cancel_leaves_items_pending(ray_session, scenes, tmp_path):
