@@ -163,25 +163,15 @@ def rd_sweep(
     runners: list[tuple[str, int | None, Callable]] = []
     imp_cache: dict = {}
 
-    def ladder_runner(level: int):
+    def levelled_runner(codec: str, level: int):
+        """Encode + decode at a level; the importance of pruned levels is computed once."""
+        module = codec_module(codec)
+
         def run(s: GaussianScene):
             t = time.perf_counter()
-            if ladder.LEVELS[level].keep < 1.0 and "imp" not in imp_cache:
+            if module.level_keep(level) < 1.0 and "imp" not in imp_cache:
                 imp_cache["imp"] = importance_scores(s)
-            data = ladder.encode(s, level, importance=imp_cache.get("imp"))
-            enc = time.perf_counter() - t
-            t = time.perf_counter()
-            out = decode_bytes(data)
-            return len(data), out, enc, time.perf_counter() - t
-
-        return run
-
-    def codec_runner(name: str, level: int):
-        module = codec_module(name)
-
-        def run(s: GaussianScene):
-            t = time.perf_counter()
-            data = module.encode(s, level)
+            data = module.encode(s, level, importance=imp_cache.get("imp"))
             enc = time.perf_counter() - t
             t = time.perf_counter()
             out = decode_bytes(data)
@@ -194,7 +184,7 @@ def rd_sweep(
         raise ValueError(f"rd sweeps levels of {', '.join(LEVELLED)}, not {', '.join(unknown)}")
     for codec in codecs:
         for level in levels:
-            runners.append((codec, level, ladder_runner(level) if codec == "ladder" else codec_runner(codec, level)))
+            runners.append((codec, level, levelled_runner(codec, level)))
     for name in baselines:
         fn = baseline(name)
         if fn is not None:

@@ -4,6 +4,7 @@ across processes and thread counts, window independence, weights checks, trainin
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_windows_groups_and_neighbours():
 def test_duplicates_are_kept_with_their_attributes(model):
     s = random_scene(1100, sh_degree=0, seed=5)
     s.means[1000:1040] = s.means[:40]  # 40 Gaussians share a cell with another one
-    data, recon = codec.encode_with_reconstruction(s, 5, weights=model)
+    data, recon = codec.encode_with_reconstruction(s, 3, weights=model)  # level 3: 16-bit grid, no pruning
     c = container.unpack(data)
     assert c.meta["count"] == 1100 and c.meta["positions"]["leaves"] == 1060
     dec = codec.decode(c, weights=model)
@@ -112,16 +113,23 @@ def test_round_trip_is_bit_exact(model, scene, encoded):
     assert np.isfinite(dec.sh.numpy()).all()
 
 
-def test_small_levels_use_the_ladders_coarser_grids(model, scene):
-    data8, recon8 = codec.encode_with_reconstruction(scene, 8, weights=model)
+def test_small_levels_use_the_ladders_coarser_grids_and_pruning(model, scene):
+    from engine.codec.importance import importance, prune_to_share
+
+    imp = importance(scene, views=2, size=48)
+    data8, recon8 = codec.encode_with_reconstruction(scene, 8, weights=model, importance=imp)
     c8 = container.unpack(data8)
     assert c8.meta["position_bits"] == serialise.POSITION_BITS[8] == 12
+    kept = prune_to_share(scene, codec.level_keep(8), imp)  # the ladder's share: 22 %
+    assert c8.meta["count"] == kept.count == math.ceil(0.22 * scene.count)
     dec = codec.decode(c8, weights=model)
     _equal(dec, recon8)
     box = c8.meta["box"]
-    order, _ = serialise.serial_order(scene.means.numpy(), box, 12)
+    order, _ = serialise.serial_order(kept.means.numpy(), box, 12)
     half = box["side"] / (1 << 12) / 2
-    assert np.abs(dec.means.numpy() - scene.means.numpy()[order]).max() <= half * 1.001
+    assert np.abs(dec.means.numpy() - kept.means.numpy()[order]).max() <= half * 1.001
+    again = container.unpack(codec.encode(dec, 8, weights=model))
+    assert again.meta["count"] == kept.count  # a scene decoded from level 8 is not pruned again
     data1 = codec.encode(scene, 1, weights=model)
     assert len(c8.sections["occ"]) < len(container.unpack(data1).sections["occ"])
     # the networks see coarse cells as 16-bit cells (the coarse cell's centre)
@@ -341,12 +349,18 @@ def test_augment_rotates_about_up_and_scales():
     assert torch.allclose(turn, turn[:1].expand_as(turn), atol=1e-4) and torch.allclose(turn[0, 2], torch.tensor([0.0, 0, 1]), atol=1e-4)
 
 
-def test_shipped_manifest_and_missing_default_weights(scene):
+def test_the_shipped_weights_load_and_never_saw_their_evaluation_scenes(scene, monkeypatch, tmp_path):
     manifest = json.loads((REPO / "resources" / "codecs" / weights.MANIFEST).read_text())
     assert manifest["version"] == weights.VERSION and manifest["file"] == weights.FILE
     assert Arch.from_dict(manifest["architecture"]) == Arch()
-    if weights.default_path().exists():
-        pytest.skip("trained weights are installed")
+    weights.load()  # the shipped file matches its manifest's sha256
+    corpus = manifest["training"]["corpus"]["scenes"]
+    trained_on = {s["sha256"] for s in manifest["training"]["scenes"]}
+    evaluation = [s for s in corpus if s["split"] == "eval"]
+    assert {s["name"] for s in evaluation} >= {"biker", "donut"} and len(evaluation) == 3
+    assert all(s["sha256"] and s["sha256"] not in trained_on for s in evaluation)
+    assert not any("fox" in s["command"] for s in corpus if s["split"] == "train")
+    monkeypatch.setattr(weights, "default_path", lambda: tmp_path / weights.FILE)
     with pytest.raises(InputError, match=r"feedforward_v1.pt: feedforward codec weights v1 are missing"):
         registry_encode(scene.subset(slice(0, 1100)), "feedforward", 3)
 
@@ -363,7 +377,7 @@ def test_rd_sweeps_the_feedforward_levels_beside_the_ladder(tmp_path, monkeypatc
     curves = {c["codec"]: c for c in result["curves"]}
     assert set(curves) == {"ladder", "feedforward"}
     ff = curves["feedforward"]["points"]
-    assert [p["level"] for p in ff] == [2, 7] and all(p["count"] == s.count for p in ff)
+    assert [p["level"] for p in ff] == [2, 7] and [p["count"] for p in ff] == [s.count, math.ceil(0.45 * s.count)]
     assert ff[1]["bytes"] < ff[0]["bytes"] and all(p["psnr"] is not None for p in ff)
     assert "feedforward" in bd_summary(result)["codecs"]
     monkeypatch.setattr(weights, "default_path", lambda: tmp_path / "absent.pt")

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from engine.codec import container, entropy, octree
-from engine.codec.importance import importance as importance_scores
+from engine.codec.importance import prune_to_share
 from engine.errors import InputError
 from engine.scene import SH_C0, GaussianScene, sh_coeff_count
 
@@ -169,10 +169,7 @@ def encode(scene: GaussianScene, level: int, importance: torch.Tensor | None = N
     scene = scene.detach().to("cpu")
     original = int(scene.meta.get("ladder_original_count", scene.count))
     if spec.keep < 1.0 and scene.meta.get("ladder_level") != level and scene.count > 1:
-        imp = importance if importance is not None else importance_scores(scene)
-        k = max(1, int(math.ceil(scene.count * spec.keep)))
-        kept = np.sort(np.argsort(-imp.numpy(), kind="stable")[:k])
-        scene = scene.subset(torch.from_numpy(kept))
+        scene = prune_to_share(scene, spec.keep, importance)
     degree = min(spec.sh_degree, scene.sh_degree)
     n = scene.count
     grid = _grid(scene, spec.bits)
@@ -266,3 +263,8 @@ def decode(c: container.Container, path: str | None = None) -> GaussianScene:
         meta={"codec": CODEC_ID, "level": level, "ladder_level": level, "ladder_grid": grid,
               "ladder_original_count": int(meta["original_count"]), "antialiased": bool(meta.get("antialiased"))},  # fmt: skip
     )
+
+
+def level_keep(level: int) -> float:
+    """The share of Gaussians a level keeps (importance pruning below 1)."""
+    return LEVELS[level].keep

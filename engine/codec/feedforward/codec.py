@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.codec import container
+from engine.codec import container, ladder
 from engine.codec.feedforward import coding, serialise, weights as weights_mod
 from engine.codec.feedforward.models import LEVELS, FeedForwardModel
+from engine.codec.importance import prune_to_share
 from engine.errors import InputError
 from engine.scene import GaussianScene, sh_degree_from_count
 
@@ -51,9 +52,18 @@ def _coding_model(weights: FeedForwardModel | None) -> tuple[FeedForwardModel, s
     return cached[2], cached[3]
 
 
+def level_keep(level: int) -> float:
+    """The share of Gaussians a level keeps: the ladder's importance pruning at levels 4-8."""
+    return ladder.level_keep(level)
+
+
 def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedForwardModel | None = None,
-                               window: int = DEFAULT_WINDOW) -> tuple[bytes, GaussianScene]:  # fmt: skip
-    """(.smol bytes, the decoded scene the decoder will rebuild, in serial order)."""
+                               window: int = DEFAULT_WINDOW, importance: torch.Tensor | None = None,
+                               ) -> tuple[bytes, GaussianScene]:  # fmt: skip
+    """(.smol bytes, the decoded scene the decoder will rebuild, in serial order). Levels 4-8
+    first keep the most important Gaussians (:func:`level_keep`; ``importance`` [N] may be
+    passed in when several levels of one scene are encoded); a scene decoded from this level is
+    not pruned again."""
     if level not in range(MIN_LEVEL, MAX_LEVEL + 1):
         raise InputError(None, f"level {level} is out of range ({MIN_LEVEL}-{MAX_LEVEL})")
     if not serialise.MIN_WINDOW <= window <= serialise.MAX_WINDOW:
@@ -65,6 +75,10 @@ def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedFo
         raise InputError(None, "the feed-forward codec needs at least one Gaussian")
     if scene.invalid_rows().any():
         raise InputError(None, "the scene holds NaN or infinite values (drop them first)")
+    decoded_here = scene.meta.get("codec") == CODEC_ID and scene.meta.get("level") == level
+    if level_keep(level) < 1.0 and not decoded_here and n > 1:
+        scene = prune_to_share(scene, level_keep(level), importance)
+        n = scene.count
     means = scene.means.numpy().astype(np.float64)
     box = serialise.grid_box(means)
     bits = serialise.POSITION_BITS[level]
@@ -105,9 +119,10 @@ def encode_with_reconstruction(scene: GaussianScene, level: int, weights: FeedFo
     return data, recon
 
 
-def encode(scene: GaussianScene, level: int, weights: FeedForwardModel | None = None, window: int = DEFAULT_WINDOW) -> bytes:
+def encode(scene: GaussianScene, level: int, weights: FeedForwardModel | None = None, window: int = DEFAULT_WINDOW,
+           importance: torch.Tensor | None = None) -> bytes:  # fmt: skip
     """The .smol bytes of ``scene`` at ``level`` (the registry contract, engine.codec)."""
-    return encode_with_reconstruction(scene, level, weights, window)[0]
+    return encode_with_reconstruction(scene, level, weights, window, importance)[0]
 
 
 def _scene(means: np.ndarray, geom: np.ndarray, sh: np.ndarray, degree: int, level: int, box: dict, meta: dict) -> GaussianScene:
