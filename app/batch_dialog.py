@@ -133,7 +133,7 @@ class BatchDialog(QDialog):
     def request(self) -> dict:
         """What to run: {"job", "inputs", "output", "options", "address", "num_cpus"}; InputError
         for what is missing or malformed (shown in a dialog, nothing started)."""
-        from engine.batch.jobs import parse_levels
+        from engine.codec import parse_levels
 
         job = self.job.currentData()
         inputs = [self.inputs.item(i).text() for i in range(self.inputs.count())]

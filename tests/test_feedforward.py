@@ -296,7 +296,7 @@ def _toy_corpus(tmp_path, scenes: dict) -> str:
 
 def test_codec_train_cli_records_the_corpus_and_keeps_the_eval_scenes_out(tmp_path):
     from engine.cli import main
-    from engine.codec.feedforward.corpus import sha256_file
+    from engine.io.atomic import sha256_file
 
     corpus = _toy_corpus(tmp_path, {"a": ("train", random_scene(1100, sh_degree=1, seed=21)),
                                     "b": ("train", random_scene(1100, sh_degree=0, seed=22)),

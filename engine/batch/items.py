@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from engine.errors import InputError
+from engine.io.atomic import sha256_file
 
 SCENE_SUFFIXES = (".ply", ".spz", ".splat", ".smol")  # .compressed.ply ends in .ply
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -164,22 +165,14 @@ def sha256_of(path: str) -> str:
     hidden files and ``*.partial`` work folders left out). Raises InputError if it cannot be read."""
     try:
         if not os.path.isdir(path):
-            return _file_sha256(path)
+            return sha256_file(path)
         h = hashlib.sha256()
         for root, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not d.endswith(".partial"))
             for f in sorted(files):
                 if not f.startswith("."):
                     full = os.path.join(root, f)
-                    h.update(os.path.relpath(full, path).encode() + b"\0" + _file_sha256(full).encode() + b"\n")
+                    h.update(os.path.relpath(full, path).encode() + b"\0" + sha256_file(full).encode() + b"\n")
         return h.hexdigest()
     except OSError as e:
         raise InputError(path, f"cannot read ({e.strerror or e})") from None
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -42,21 +42,6 @@ def _load_scene(path: str, params: dict):
     return io.load(path, drop_invalid=params.get("drop_invalid", False))
 
 
-def parse_levels(text: str) -> list[int]:
-    """``"3"``, ``"1-8"`` or ``"2,5,8"`` -> the levels (1 to 8); InputError naming the text."""
-    try:
-        if "-" in text:
-            a, b = (int(v) for v in text.split("-"))
-            levels = list(range(a, b + 1))
-        else:
-            levels = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError(None, f"levels {text!r} are not like 3, 1-8 or 2,5,8") from None
-    if not levels or not all(1 <= v <= 8 for v in levels):
-        raise InputError(None, f"levels {text!r}: levels are 1 to 8")
-    return levels
-
-
 def _in_range(name: str, value, lo, hi):
     if value is not None and not lo <= value <= hi:
         raise InputError(None, f"--{name.replace('_', '-')} {value} is out of range ({lo} to {hi})")

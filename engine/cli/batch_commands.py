@@ -107,7 +107,7 @@ def _batch_args(p) -> None:
 def options_from_args(args: argparse.Namespace) -> dict:
     """The job's options (engine.batch.jobs defaults' names) from the parsed arguments."""
     from engine.batch import JOBS
-    from engine.batch.jobs import parse_levels
+    from engine.codec import parse_levels
 
     job = args.job
     given = {k: getattr(args, k) for k in JOBS[job].defaults if hasattr(args, k)}

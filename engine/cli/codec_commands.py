@@ -105,26 +105,13 @@ def _rd_args(p):
     p.add_argument("--size", type=int, default=512)
 
 
-def _parse_levels(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            a, b = (int(v) for v in text.split("-"))
-            levels = list(range(a, b + 1))
-        else:
-            levels = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError(None, f"--levels {text!r} is not like 1-8 or 2,5,8") from None
-    if not levels or not all(1 <= v <= 8 for v in levels):
-        raise InputError(None, f"--levels {text!r}: levels are 1 to 8")
-    return levels
-
-
 def _rd(args) -> int:
     from engine import jobs
+    from engine.codec import parse_levels
     from engine.io.atomic import check_writable
     from engine.rd import BASELINES, LEVELLED, bd_lines, default_codecs, rd_sweep, save_rd
 
-    levels = _parse_levels(args.levels)
+    levels = parse_levels(args.levels)
     codecs = tuple(c.strip() for c in args.codecs.split(",")) if args.codecs else default_codecs()
     if not codecs or any(c not in LEVELLED for c in codecs):
         raise InputError(None, f"--codecs {args.codecs!r}: choose from {', '.join(LEVELLED)}")

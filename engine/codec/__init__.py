@@ -27,6 +27,21 @@ def describe(codec: str, level: int | None = None) -> str:
     return f"{name}, level {level}" if level else name
 
 
+def parse_levels(text: str, option: str = "--levels") -> list[int]:
+    """``"3"``, ``"1-8"`` or ``"2,5,8"`` -> levels (each 1 to 8); InputError naming ``option``."""
+    try:
+        if "-" in text:
+            a, b = (int(v) for v in text.split("-"))
+            levels = list(range(a, b + 1))
+        else:
+            levels = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(None, f"{option} {text!r} is not like 3, 1-8 or 2,5,8") from None
+    if not levels or not all(1 <= v <= 8 for v in levels):
+        raise InputError(None, f"{option} {text!r}: levels are 1 to 8")
+    return levels
+
+
 def codec_module(name: str, path: str | None = None):
     if name not in CODECS:
         raise InputError(path, f"unknown codec {name!r} (known: {', '.join(CODECS)})")

@@ -1,7 +1,8 @@
 """Write outputs to a temporary name beside the target, then rename.
 
 A cancelled or failed write leaves no half-written file: either the old file stays or the new
-one is complete. ``read_bytes`` is the matching whole-file read, with the project's error.
+one is complete. ``read_bytes`` is the matching whole-file read, with the project's error, and
+``sha256_file`` a file's hash read in blocks (manifests record inputs by it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,22 @@ def read_bytes(path: str | os.PathLike) -> bytes:
             return f.read()
     except OSError as e:
         raise InputError(os.fspath(path), f"cannot read ({e.strerror or e})") from None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MB blocks; InputError naming an unreadable file."""
+    import hashlib
+
+    from engine.errors import InputError
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise InputError(os.fspath(path), f"cannot read ({e.strerror or e})") from None
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

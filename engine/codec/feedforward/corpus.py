@@ -17,12 +17,12 @@ records into the weights' manifest, so the shipped weights say exactly what they
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
+from engine.io.atomic import sha256_file
 from engine.jobs import CancelToken, Job, Progress
 
 SCHEMA = "splatlab.codec-corpus/1"
@@ -84,14 +84,6 @@ def load_manifest(path: str) -> list[CorpusScene]:
     if not any(s.split == "train" for s in scenes):
         raise InputError(path, "the corpus has no training scenes")
     return scenes
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def corpus_job(manifest: str, data_dir: str, build_dir: str, splits=("train",),

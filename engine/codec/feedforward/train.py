@@ -24,7 +24,6 @@ sees another plausible scene, not the same scene turned).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -39,6 +38,7 @@ from engine.codec.feedforward.models import (COLOUR_SCALE, GEOM_CHUNKS, GEOM_OFF
                                              MIN_SIGMA_STEPS, SENS_CHUNKS, Arch, FeedForwardModel, vec)  # fmt: skip
 from engine.codec.smol.entropy_model import quantise_ste, rate_bits
 from engine.errors import InputError
+from engine.io.atomic import sha256_file
 from engine.jobs import CancelToken, Job, Progress
 from engine.scene import SH_C0, GaussianScene
 
@@ -202,13 +202,7 @@ class TrainConfig:
 
 
 def _scene_hash(path) -> str | None:
-    if not isinstance(path, (str, os.PathLike)):
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path) if isinstance(path, (str, os.PathLike)) else None
 
 
 def codec_train_job(scene_paths: list, out_path: str | os.PathLike, steps: int = 2000, seed: int = 0,
