@@ -79,16 +79,15 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
         ys = py[order]
     for (xi, yi), (xj, yj) in zip(poly, np.roll(poly, -1, axis=0)):
         if banded:
-            idx = order[np.searchsorted(ys, min(yi, yj), "left"):np.searchsorted(ys, max(yi, yj), "right")]
-            qx, qy = px[idx], py[idx]
+            band = order[np.searchsorted(ys, min(yi, yj), "left"):np.searchsorted(ys, max(yi, yj), "right")]
+            idx = band[(yi > py[band]) != (yj > py[band])]
         else:
-            idx, qx, qy = slice(None), px, py
-        crosses = (yi > qy) != (yj > qy)
-        if not crosses.any():
+            idx = np.flatnonzero((yi > py) != (yj > py))  # the points whose rightward ray the edge crosses
+        if not len(idx):
             continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = xi + (qy - yi) * (xj - xi) / (yj - yi)
-        inside[idx] ^= crosses & (qx < x_at)
+        qx, qy = px[idx], py[idx]
+        x_at = xi + (qy - yi) * ((xj - xi) / (yj - yi))  # yi != yj: the edge crosses a ray
+        inside[idx] ^= qx < x_at
     return inside
 
 
