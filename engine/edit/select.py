@@ -95,7 +95,10 @@ def polygon(scene: GaussianScene, camera: Camera, vertices) -> np.ndarray:
     """Lasso / polygon selection: splats whose centre projects inside ``vertices`` [M, 2] px."""
     uv, z = project(scene, camera)
     poly = np.asarray(vertices, np.float64).reshape(-1, 2)
-    cand = np.flatnonzero(_in_box(uv, z, poly.min(0), poly.max(0)))
+    in_box = _in_box(uv, z, poly.min(0), poly.max(0))  # [N]
+    if 2 * int(np.count_nonzero(in_box)) > scene.count:  # most splats: test them all, no gather
+        return in_box & points_in_polygon(uv, poly)
+    cand = np.flatnonzero(in_box)
     out = np.zeros(scene.count, dtype=bool)
     out[cand] = points_in_polygon(uv[cand], poly)
     return out
