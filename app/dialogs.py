@@ -19,7 +19,7 @@ from engine.rd import default_codecs
 # (label, format, writer options); .smol also takes the level chosen in the dialog
 SMOL_LADDER = (".smol (SplatLab ladder)", "smol", {"codec": "ladder"})
 SMOL_FEEDFORWARD = (".smol (feed-forward codec)", "smol", {"codec": "feedforward"})
-FF_NOTE = "the feed-forward codec keeps every splat; the file opens only where the same codec weights are installed"
+FF_NOTE = "the file opens only where the same feed-forward codec weights are installed"
 FF_MISSING = "the feed-forward codec's weights (resources/codecs/feedforward_v1.pt) are not installed"
 EXPORT_FORMATS = [
     ("PLY (INRIA 3DGS, float32)", "ply", {}),
@@ -48,6 +48,18 @@ def smol_warnings(scene, level: int) -> list[str]:
         notes.append(f"this scene was decoded from level {already}: a lower level makes the file larger "
                      "without bringing back what was dropped")  # fmt: skip
     return notes
+
+
+def feedforward_warnings(scene, level: int) -> list[str]:
+    """What writing ``scene`` at feed-forward ``level`` drops: levels 4-8 prune like the ladder."""
+    from engine.codec import codec_module
+
+    keep = codec_module("feedforward").level_keep(level)
+    decoded_here = scene.meta.get("codec") == "feedforward" and scene.meta.get("level") == level
+    if keep >= 1.0 or decoded_here or scene.count <= 1:
+        return []
+    kept = max(1, math.ceil(scene.count * keep))
+    return [f"level {level} prunes the least important splats: keeps {kept:,} of {scene.count:,} ({keep:.0%})"]
 
 
 def level_items(codec: str) -> list[tuple[str, int]]:
@@ -183,6 +195,7 @@ class ExportDialog(QDialog):
         if fmt == "smol" and opts["codec"] == "ladder":
             notes += smol_warnings(scene, opts["level"])
         elif fmt == "smol":
+            notes += feedforward_warnings(scene, opts["level"])
             notes.append(FF_NOTE)
             if self._unavailable():
                 notes.insert(0, FF_MISSING)

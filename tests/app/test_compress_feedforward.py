@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from app.dialogs import EXPORT_FORMATS, SMOL_FEEDFORWARD, SMOL_LADDER, ExportDialog
+from app.dialogs import EXPORT_FORMATS, SMOL_FEEDFORWARD, SMOL_LADDER, ExportDialog, feedforward_warnings
 from app.documents import Document
 from engine import io
 from engine.codec.feedforward import weights
@@ -131,10 +131,11 @@ def test_feedforward_curve_codec_chooser_and_export(ff_weights, qtbot, window, s
     fmt, opts, degree, path = dlg.choice()
     assert (fmt, opts) == ("smol", {"codec": "feedforward", "level": 6}) and path.endswith("random-ff-L6.smol")
     assert dlg.format.model().item(dlg.format.currentIndex()).isEnabled()
-    assert "keeps every splat" in dlg.warning.text()
+    assert "prunes" not in dlg.warning.text()  # the shown scene was decoded from level 6: already pruned
+    assert feedforward_warnings(scene, 6) == ["level 6 prunes the least important splats: keeps 900 of 1,500 (60%)"]
     qtbot.waitUntil(lambda: os.path.exists(path), timeout=60_000)
     back = io.load(path)
-    assert (back.meta["codec"], back.meta["level"], back.count) == ("feedforward", 6, scene.count)
+    assert (back.meta["codec"], back.meta["level"], back.count) == ("feedforward", 6, 900)  # 60 % of 1,500, not pruned again
 
     # the weights disappear: exporting with the codec is an error dialog, the studio goes on
     shown = _errors_as_dialogs(window, monkeypatch)
