@@ -3,7 +3,8 @@
     .venv/bin/python tests/bench/bench_batch.py              # 24 items: the shared scenes x levels 2-7
     .venv/bin/python tests/bench/bench_batch.py --items 4    # a quick check that it runs
 
-1. **Serial**: each compress item (scene x ladder level) in this process, one after another,
+1. **Serial**: each compress item (scene x ladder level) in this process, one after another (and again
+   as a shell loop of `splatlab compress`, one process per item),
    with torch's default threads: the engine function ``splatlab compress`` runs (the batch job's
    own per-item function, engine.batch.jobs).
 2. **Batch**: the same items through engine.batch.batch_job on a local Ray instance with every
@@ -69,6 +70,23 @@ def serial(scenes: list[str], levels: list[int], out: Path) -> tuple[float, dict
     for src in scenes:
         for rel, params in spec.outputs(names[src], options):
             spec.run(src, str(out / rel), params)
+    seconds = time.perf_counter() - t
+    return seconds, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def shell_loop(scenes: list[str], levels: list[int], out: Path) -> tuple[float, dict[str, bytes]]:
+    """What users do today: one ``splatlab compress`` process per item, one after another."""
+    spec = JOBS["compress"]
+    options = job_options(spec, {"levels": levels})
+    from engine.batch.items import unique_names
+
+    splatlab = os.path.join(os.path.dirname(sys.executable), "splatlab")
+    names = unique_names(scenes)
+    t = time.perf_counter()
+    for src in scenes:
+        for rel, params in spec.outputs(names[src], options):
+            subprocess.run([splatlab, "compress", src, "-o", str(out / rel), "--codec", params.get("codec", "ladder"),
+                            "--level", str(params["level"])], check=True, capture_output=True)  # fmt: skip
     seconds = time.perf_counter() - t
     return seconds, {p.name: p.read_bytes() for p in out.iterdir()}
 
@@ -191,6 +209,8 @@ def main() -> None:
     try:
         (work / "serial").mkdir()
         serial_s, expected = serial(scenes, levels, work / "serial")
+        (work / "loop").mkdir()
+        loop_s, loop_out = shell_loop(scenes, levels, work / "loop")
         t = time.perf_counter()
         local = jobs.run(batch_job("compress", scenes, str(work / "batch"), {"levels": levels}), desc="batch")
         batch_s = time.perf_counter() - t
@@ -202,14 +222,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     cpus = os.cpu_count()
     print(f"\n{n} compress items ({len(scenes)} scenes x levels {','.join(map(str, levels))}), {cpus} CPUs\n")
-    print("| run | time | vs serial | outputs |")
-    print("| --- | --- | --- | --- |")
-    print(f"| serial, in-process | {serial_s:.1f} s | 1.00x | reference |")
+    print("| run | time | vs in-process serial | vs shell loop | outputs |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| serial, in-process | {serial_s:.1f} s | 1.00x | {loop_s / serial_s:.2f}x | reference |")
+    print(f"| shell loop of `splatlab compress` | {loop_s:.1f} s | {serial_s / loop_s:.2f}x | 1.00x | "
+          f"{'identical' if loop_out == expected else 'DIFFERENT'} |")  # fmt: skip
     print(f"| batch, local Ray ({local['ray']['cpus']:g} CPUs, start {local['ray']['start_seconds']:.1f} s included) | "
-          f"{batch_s:.1f} s | {serial_s / batch_s:.2f}x | {'identical' if same else 'DIFFERENT'} |")  # fmt: skip
+          f"{batch_s:.1f} s | {serial_s / batch_s:.2f}x | {loop_s / batch_s:.2f}x | {'identical' if same else 'DIFFERENT'} |")  # fmt: skip
     if cluster:
         print(f"| batch, two nodes on 127.0.0.1 (1 CPU each; `ray start` took {cluster['start_s']:.1f} s, not included) | "
-              f"{cluster['seconds']:.1f} s | {serial_s / cluster['seconds']:.2f}x | "
+              f"{cluster['seconds']:.1f} s | {serial_s / cluster['seconds']:.2f}x | {loop_s / cluster['seconds']:.2f}x | "
               f"{'identical' if c_same else 'DIFFERENT'}, tasks on {len(cluster['nodes'])} node(s) |")  # fmt: skip
     print(f"\nRay local instance: ray.init {ovh['start_s']:.1f} s; {ovh['processes']} processes, "
           f"{ovh['rss_mb']:.0f} MB resident ({ovh['pss_mb']:.0f} MB proportional set size) while idle")  # fmt: skip
