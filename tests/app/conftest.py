@@ -96,3 +96,20 @@ def egl():
         return offscreen_context()
     except Exception as e:  # no libEGL, no Mesa driver, ...
         pytest.skip(f"cannot create a standalone EGL OpenGL context: {e}")
+
+
+def export_dialog(window, monkeypatch, folder):
+    """Trigger File > Export with the dialog accepted at once, its file name moved into
+    ``folder``; returns the dialog (its choice() is what the export writes)."""
+    from app.dialogs import ExportDialog
+
+    captured = {}
+
+    def accept_at_once(self):
+        captured["dlg"] = self
+        self.path.setText(str(folder / os.path.basename(self.path.text())))
+        return 1
+
+    monkeypatch.setattr(ExportDialog, "exec", accept_at_once)
+    window.act_export.trigger()
+    return captured["dlg"]

@@ -18,7 +18,7 @@ from engine import io
 from engine.codec.feedforward import weights
 from engine.codec.feedforward.models import Arch, FeedForwardModel
 from engine.rd import default_codecs
-from tests.app.conftest import wait_until_drawn
+from tests.app.conftest import export_dialog, wait_until_drawn
 from tests.conftest import random_scene
 
 pytestmark = pytest.mark.gui
@@ -118,16 +118,7 @@ def test_feedforward_curve_codec_chooser_and_export(ff_weights, qtbot, window, s
     # File > Export… while A shows a feed-forward level: that codec and level are preselected
     panel.table.selectRow(panel._rows.index(("feedforward", 6)))
     assert panel.codec() == "feedforward" and window.workspace.a.scene is c.scenes[("feedforward", 6)]
-    captured = {}
-
-    def keep_exec(self):
-        captured["dlg"] = self
-        self.path.setText(str(tmp_path / "out" / os.path.basename(self.path.text())))
-        return 1
-
-    monkeypatch.setattr(ExportDialog, "exec", keep_exec)
-    window.act_export.trigger()
-    dlg = captured["dlg"]
+    dlg = export_dialog(window, monkeypatch, tmp_path / "out")
     fmt, opts, degree, path = dlg.choice()
     assert (fmt, opts) == ("smol", {"codec": "feedforward", "level": 6}) and path.endswith("random-ff-L6.smol")
     assert dlg.format.model().item(dlg.format.currentIndex()).isEnabled()

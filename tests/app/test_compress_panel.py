@@ -20,7 +20,7 @@ from app.documents import Document
 from engine import io
 from engine.codec import ladder
 from engine.rd import validate_rd
-from tests.app.conftest import wait_until_drawn
+from tests.app.conftest import export_dialog, wait_until_drawn
 from tests.conftest import DONUT, data_path
 
 pytestmark = pytest.mark.gui
@@ -284,14 +284,7 @@ def test_export_dialog_offers_smol_levels_with_estimates_and_warnings(qtbot, win
     window.compress_panel.slider.setValue(6)
     assert window.workspace.a is c.document
 
-    def keep_exec(self):
-        captured["dlg6"] = self
-        self.path.setText(str(tmp_path / "out" / os.path.basename(self.path.text())))
-        return 1
-
-    monkeypatch.setattr(ExportDialog, "exec", keep_exec)
-    window.act_export.trigger()
-    dlg6 = captured["dlg6"]
+    dlg6 = export_dialog(window, monkeypatch, tmp_path / "out")
     fmt, opts, degree, path = dlg6.choice()
     assert fmt == "smol" and opts["level"] == 6 and os.path.basename(path) == "donut-4-L6.smol"
     assert "prunes" not in dlg6.warning.text()  # the decoded level 6 is already pruned
