@@ -292,10 +292,12 @@ def orbit_views(scene, k: int = 8, width: int = 512, height: int = 512, fov_y_de
 # ---------------------------------------------------------------------- screen <-> world (dragging)
 def project_points(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates [P, 2] (pixel centres at integer + 0.5) and camera-space depth [P] of
-    world points [P, 3]; points at or behind the camera plane give non-finite or negative-depth
-    pixels (check ``z > 0``)."""
-    p = np.asarray(points, np.float64).reshape(-1, 3)
-    w2c = camera.world_to_camera
+    world points [P, 3], in the points' precision when they are float32 (a million splat centres
+    project in milliseconds), else float64; points at or behind the camera plane give non-finite
+    or negative-depth pixels (check ``z > 0``)."""
+    p = np.asarray(points)
+    p = p.reshape(-1, 3) if p.dtype == np.float32 else p.astype(np.float64).reshape(-1, 3)
+    w2c = camera.world_to_camera.astype(p.dtype)
     pc = p @ w2c[:3, :3].T + w2c[:3, 3]  # [P, 3]
     z = pc[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):

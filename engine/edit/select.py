@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from engine.camera import Camera
+from engine.camera import Camera, project_points
 from engine.edit.state import EditSession
 from engine.scene import SH_C0, GaussianScene
 
@@ -36,14 +36,9 @@ NEAR = 0.01  # splats closer to the camera than this (or behind it) are never on
 # ---------------------------------------------------------------------- screen shapes
 def project(scene: GaussianScene, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates [N, 2] of the splat centres (pixel centres at integer + 0.5, the
-    renderer's convention) and their camera-space depth [N] (OpenCV: +z forward), float32 (a
-    1 M-splat scene projects in milliseconds; the selection tools compare against whole pixels)."""
-    w2c = torch.from_numpy(np.asarray(camera.world_to_camera, dtype=np.float32))
-    pc = torch.addmm(w2c[:3, 3], scene.means.detach().cpu().float(), w2c[:3, :3].T)  # [N, 3] camera space
-    z = pc[:, 2].contiguous()
-    uv = pc[:, :2] / z[:, None]  # behind the camera or at z = 0: inf / nan, dropped by _on_screen
-    uv.mul_(torch.tensor([camera.fx, camera.fy], dtype=torch.float32)).add_(torch.tensor([camera.cx, camera.cy], dtype=torch.float32))
-    return uv.numpy(), z.numpy()
+    renderer's convention) and their camera-space depth [N] (OpenCV: +z forward), float32
+    (engine.camera.project_points; the selection tools compare against whole pixels)."""
+    return project_points(camera, scene.means.detach().cpu().float().numpy())
 
 
 def _on_screen(uv: np.ndarray, z: np.ndarray) -> np.ndarray:
