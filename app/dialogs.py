@@ -32,6 +32,11 @@ EXPORT_FORMATS = [
 ]
 
 
+def _prune_note(scene, level: int, keep: float) -> str:
+    kept = max(1, math.ceil(scene.count * keep))
+    return f"level {level} prunes the least important splats: keeps {kept:,} of {scene.count:,} ({keep:.0%})"
+
+
 def smol_warnings(scene, level: int) -> list[str]:
     """What writing ``scene`` at ladder ``level`` drops (ladder.LEVELS: SH bands, pruning)."""
     spec = ladder.LEVELS[level]
@@ -41,9 +46,7 @@ def smol_warnings(scene, level: int) -> list[str]:
                      f"{scene.sh_degree} (view-dependent colour) are dropped")  # fmt: skip
     already = scene.meta.get("ladder_level")
     if spec.keep < 1.0 and already != level and scene.count > 1:
-        kept = max(1, math.ceil(scene.count * spec.keep))
-        notes.append(f"level {level} prunes the least important splats: keeps {kept:,} of {scene.count:,} "
-                     f"({spec.keep:.0%})")  # fmt: skip
+        notes.append(_prune_note(scene, level, spec.keep))
     if isinstance(already, int) and level < already:
         notes.append(f"this scene was decoded from level {already}: a lower level makes the file larger "
                      "without bringing back what was dropped")  # fmt: skip
@@ -58,8 +61,7 @@ def feedforward_warnings(scene, level: int) -> list[str]:
     decoded_here = scene.meta.get("codec") == "feedforward" and scene.meta.get("level") == level
     if keep >= 1.0 or decoded_here or scene.count <= 1:
         return []
-    kept = max(1, math.ceil(scene.count * keep))
-    return [f"level {level} prunes the least important splats: keeps {kept:,} of {scene.count:,} ({keep:.0%})"]
+    return [_prune_note(scene, level, keep)]
 
 
 def level_items(codec: str) -> list[tuple[str, int]]:
